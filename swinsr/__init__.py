@@ -1,0 +1,42 @@
+"""swinsr: image super-resolution and restoration with Swin Transformers.
+
+Public API::
+
+    import swinsr
+    model = swinsr.load_model("001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth")   # any released checkpoint
+    spec = swinsr.detect(state_dict)          # architecture + reference constructor kwargs
+    swinsr.save_checkpoint(model, "model.safetensors")
+"""
+
+from .archs import ARCH_REGISTRY, Swin2SR, SwinIR, SwinTransformer, SwinTransformerV2, build_model
+from .checkpoint import load_model, reference_state_dict, save_checkpoint
+from .detect import ModelSpec, detect
+from .errors import CheckpointError, ImageError, OptionError, SwinSRError
+from .layers import SwinBlock, SwinStage, SwinT, WindowAttention, WindowAttentionV2, shifted_window_mask
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCH_REGISTRY",
+    "CheckpointError",
+    "ImageError",
+    "ModelSpec",
+    "OptionError",
+    "Swin2SR",
+    "SwinBlock",
+    "SwinIR",
+    "SwinSRError",
+    "SwinStage",
+    "SwinT",
+    "SwinTransformer",
+    "SwinTransformerV2",
+    "WindowAttention",
+    "WindowAttentionV2",
+    "build_model",
+    "detect",
+    "load_model",
+    "reference_state_dict",
+    "save_checkpoint",
+    "shifted_window_mask",
+    "__version__",
+]

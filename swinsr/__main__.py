@@ -1,0 +1,3 @@
+from swinsr.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""Command-line interface: ``swinsr COMMAND --help`` describes each command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import SwinSRError
+from .app import app, err_console
+
+# Importing a command module registers its command on ``app``.
+from . import inspect_cmd  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``swinsr`` console script.
+
+    User errors (:class:`swinsr.errors.SwinSRError`) print one line and exit with their code;
+    ``--debug`` anywhere on the command line (or ``SWINSR_DEBUG=1``) shows the traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("SWINSR_DEBUG") == "1"
+    try:
+        app(args=args, prog_name="swinsr", standalone_mode=True)
+    except SwinSRError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,32 @@
+"""The Swin block library: every swinsr model is assembled from these pieces."""
+
+from .attention import WindowAttention, WindowAttentionBase, WindowAttentionV2
+from .block import SwinBlock, SwinStage
+from .embed import PatchEmbed, PatchMerging, patch_unembed
+from .mlp import DropPath, Mlp, drop_path
+from .position import infer_pretrained_window_size, log_spaced_relative_coords, relative_position_index
+from .swint import SwinT
+from .windows import cyclic_shift, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
+
+__all__ = [
+    "DropPath",
+    "Mlp",
+    "PatchEmbed",
+    "PatchMerging",
+    "SwinBlock",
+    "SwinStage",
+    "SwinT",
+    "WindowAttention",
+    "WindowAttentionBase",
+    "WindowAttentionV2",
+    "cyclic_shift",
+    "drop_path",
+    "infer_pretrained_window_size",
+    "log_spaced_relative_coords",
+    "pad_to_multiple",
+    "patch_unembed",
+    "relative_position_index",
+    "shifted_window_mask",
+    "window_partition",
+    "window_reverse",
+]

@@ -1,0 +1,183 @@
+"""The Swin Transformer block and a stage of blocks, shared by every model in swinsr.
+
+``version=1`` is the original pre-norm block (Swin V1, SwinIR); ``version=2`` is the
+residual-post-norm block with scaled cosine attention (Swin V2, Swin2SR).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .attention import WindowAttention, WindowAttentionV2
+from .mlp import DropPath, Mlp
+from .windows import cyclic_shift, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
+
+Size = tuple[int, int]
+
+
+class SwinBlock(nn.Module):
+    """(Shifted-)window attention + MLP, on tokens ``(B, H*W, C)`` of an ``H x W`` map.
+
+    Args:
+        dim: token channels.
+        num_heads: attention heads.
+        window_size: window side.
+        shift_size: cyclic shift (0 for W-MSA, usually ``window_size // 2`` for SW-MSA).
+        mlp_ratio: hidden width of the MLP relative to ``dim``.
+        qkv_bias, qk_scale: attention projection options (``qk_scale`` is V1 only).
+        drop, attn_drop, drop_path: dropout and stochastic-depth rates.
+        act_layer, norm_layer: activation and normalisation classes.
+        version: 1 (pre-norm, learned bias table) or 2 (post-norm, cosine attention + CPB).
+        pretrained_window_size: V2 only, see :class:`WindowAttentionV2`.
+        input_resolution: the training feature-map size. As in the reference, a map no larger
+            than the window turns the window into the whole map and disables the shift; it
+            also sizes the ``attn_mask`` written into reference-layout checkpoints. Any other
+            size works at run time (masks are computed per size and cached; maps that are not
+            window multiples are zero-padded internally).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int = 7,
+        shift_size: int = 0,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        act_layer: type[nn.Module] = nn.GELU,
+        norm_layer: type[nn.Module] = nn.LayerNorm,
+        version: int = 1,
+        pretrained_window_size: int = 0,
+        input_resolution: Size | None = None,
+    ):
+        super().__init__()
+        if version not in (1, 2):
+            raise ValueError(f"version must be 1 or 2, got {version!r}")
+        if input_resolution is not None and min(input_resolution) <= window_size:
+            shift_size = 0
+            window_size = min(input_resolution)
+        if not 0 <= shift_size < window_size:
+            raise ValueError(f"shift_size must be in [0, window_size), got {shift_size} for window {window_size}")
+        self.dim = dim
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.shift_size = shift_size
+        self.mlp_ratio = mlp_ratio
+        self.version = version
+        self.input_resolution = tuple(input_resolution) if input_resolution is not None else None
+
+        self.norm1 = norm_layer(dim)
+        if version == 1:
+            self.attn: nn.Module = WindowAttention(dim, window_size, num_heads, qkv_bias, qk_scale, attn_drop, drop)
+        else:
+            self.attn = WindowAttentionV2(dim, window_size, num_heads, qkv_bias, attn_drop, drop, pretrained_window_size)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = norm_layer(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
+
+    def _window_attention(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        h, w = x_size
+        b, _, c = x.shape
+        ws, shift = self.window_size, self.shift_size
+        x = pad_to_multiple(x.view(b, h, w, c), ws)
+        hp, wp = x.shape[1], x.shape[2]
+        windows = window_partition(cyclic_shift(x, shift), ws)  # B, nW, N, C
+        mask = None
+        if shift:
+            mask = shifted_window_mask(hp, wp, ws, shift, x.device, x.dtype)[:, None]  # nW, 1, N, N
+        windows = self.attn(windows, mask)
+        x = cyclic_shift(window_reverse(windows, ws, hp, wp), -shift)
+        if hp != h or wp != w:
+            x = x[:, :h, :w]
+        return x.reshape(b, h * w, c)
+
+    def forward(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        if self.version == 1:
+            x = x + self.drop_path(self._window_attention(self.norm1(x), x_size))
+            return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = x + self.drop_path(self.norm1(self._window_attention(x, x_size)))
+        return x + self.drop_path(self.norm2(self.mlp(x)))
+
+    def reference_buffers(self) -> dict[str, torch.Tensor]:
+        """The derived buffers the reference implementation stores in its state dict."""
+        out = {"attn.relative_position_index": self.attn.relative_position_index.clone()}
+        if self.version == 2:
+            out["attn.relative_coords_table"] = self.attn.relative_coords_table.clone()
+        if self.shift_size and self.input_resolution is not None:
+            h, w = (-(-s // self.window_size) * self.window_size for s in self.input_resolution)
+            out["attn_mask"] = shifted_window_mask(h, w, self.window_size, self.shift_size).clone()
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, num_heads={self.num_heads}, window_size={self.window_size}, "
+            f"shift_size={self.shift_size}, mlp_ratio={self.mlp_ratio}, version={self.version}"
+        )
+
+
+class SwinStage(nn.Module):
+    """``depth`` blocks alternating W-MSA and SW-MSA, then an optional downsampling layer.
+
+    This is the reference ``BasicLayer``: same submodule names (``blocks``, ``downsample``).
+    ``forward`` returns the tokens and the (possibly halved) map size.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        window_size: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float | list[float] = 0.0,
+        norm_layer: type[nn.Module] = nn.LayerNorm,
+        downsample: nn.Module | None = None,
+        use_checkpoint: bool = False,
+        version: int = 1,
+        pretrained_window_size: int = 0,
+        input_resolution: Size | None = None,
+    ):
+        super().__init__()
+        self.dim = dim
+        self.depth = depth
+        self.use_checkpoint = use_checkpoint
+        rates = drop_path if isinstance(drop_path, (list, tuple)) else [drop_path] * depth
+        self.blocks = nn.ModuleList(
+            SwinBlock(
+                dim,
+                num_heads,
+                window_size,
+                shift_size=0 if i % 2 == 0 else window_size // 2,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                qk_scale=qk_scale,
+                drop=drop,
+                attn_drop=attn_drop,
+                drop_path=rates[i],
+                norm_layer=norm_layer,
+                version=version,
+                pretrained_window_size=pretrained_window_size,
+                input_resolution=input_resolution,
+            )
+            for i in range(depth)
+        )
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor, x_size: Size) -> tuple[torch.Tensor, Size]:
+        for blk in self.blocks:
+            if self.use_checkpoint and self.training and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(blk, x, x_size, use_reentrant=False)
+            else:
+                x = blk(x, x_size)
+        if self.downsample is not None:
+            x, x_size = self.downsample(x, x_size)
+        return x, x_size

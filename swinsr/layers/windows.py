@@ -1,0 +1,98 @@
+"""Window partitioning, cyclic shift and the shifted-window attention mask.
+
+Every Swin variant (SwinIR, Swin2SR, Swin V1/V2, :class:`~swinsr.layers.SwinT`) goes
+through these helpers; nothing else in the package cuts tensors into windows.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+# The reference implementations fill masked logits with -100 rather than -inf: after the
+# softmax the masked weights are ~e-44, not exactly zero. Keeping the same constant is what
+# makes outputs bit-comparable with released checkpoints.
+MASK_FILL_VALUE = -100.0
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
+    """Split ``(B, H, W, C)`` into windows ``(B, nW, window_size * window_size, C)``.
+
+    ``H`` and ``W`` must be multiples of ``window_size`` (see :func:`pad_to_multiple`).
+    """
+    b, h, w, c = x.shape
+    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, -1, window_size * window_size, c)
+
+
+def window_reverse(windows: torch.Tensor, window_size: int, height: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: ``(B, nW, ws*ws, C)`` -> ``(B, H, W, C)``."""
+    b, _, _, c = windows.shape
+    x = windows.view(b, height // window_size, width // window_size, window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, height, width, c)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad a channels-last ``(B, H, W, C)`` tensor at the bottom/right to a multiple."""
+    _, h, w, _ = x.shape
+    pad_h = (multiple - h % multiple) % multiple
+    pad_w = (multiple - w % multiple) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+
+
+def cyclic_shift(x: torch.Tensor, shift: int) -> torch.Tensor:
+    """Roll a ``(B, H, W, C)`` tensor by ``-shift`` along H and W (``shift < 0`` rolls back)."""
+    if shift == 0:
+        return x
+    return torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+
+
+def _region_ids(height: int, width: int, window_size: int, shift_size: int) -> torch.Tensor:
+    """Label each pixel of the shifted map with the region it came from (3 x 3 regions)."""
+    ids = torch.zeros(height, width)
+    bounds = (slice(0, -window_size), slice(-window_size, -shift_size), slice(-shift_size, None))
+    label = 0
+    for hs in bounds:
+        for ws in bounds:
+            ids[hs, ws] = label
+            label += 1
+    return ids
+
+
+@functools.lru_cache(maxsize=64)
+def _shifted_window_mask_cached(
+    height: int, width: int, window_size: int, shift_size: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    ids = _region_ids(height, width, window_size, shift_size)
+    windows = window_partition(ids[None, :, :, None], window_size)[0, :, :, 0]  # nW, N
+    different = windows[:, None, :] != windows[:, :, None]
+    mask = torch.zeros(different.shape, dtype=dtype)
+    mask.masked_fill_(different, MASK_FILL_VALUE)
+    return mask.to(device)
+
+
+def shifted_window_mask(
+    height: int,
+    width: int,
+    window_size: int,
+    shift_size: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Additive attention mask ``(nW, N, N)`` for shifted-window attention on an H x W map.
+
+    After the cyclic shift, windows at the bottom/right border contain pixels from up to four
+    regions that were not neighbours in the image; tokens from different regions get
+    ``-100`` so they effectively do not attend to each other. ``height``/``width`` must be
+    multiples of ``window_size``. Results are cached per (size, window, shift, device,
+    dtype), so each configuration is computed once; treat the returned tensor as read-only.
+    """
+    if shift_size <= 0:
+        raise ValueError("shifted_window_mask needs shift_size > 0")
+    return _shifted_window_mask_cached(
+        int(height), int(width), int(window_size), int(shift_size), torch.device(device), dtype
+    )
