@@ -8,8 +8,9 @@ import sys
 from ..errors import SwinSRError
 from .app import app, err_console
 
-# Importing a command module registers its command on ``app``.
+# Importing a command module registers its command on ``app``; one line per module.
 from . import inspect_cmd  # noqa: E402,F401
+from . import models_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
