@@ -71,3 +71,18 @@ def test_fixture_roundtrip_reference_layout(case, tmp_path):
             assert torch.equal(saved[k].to(v.dtype), v), k
         else:
             assert torch.equal(saved[k], v), k
+
+
+def test_inspect_describes_fixture(case, capsys):
+    from swinsr.cli import main
+
+    base, meta, _ = case
+    with pytest.raises(SystemExit) as exc:
+        main(["inspect", str(base.with_suffix(".pth")), "--json"])
+    assert exc.value.code == 0
+    info = json.loads(capsys.readouterr().out)
+    for key, value in meta["kwargs"].items():
+        if key != "drop_path_rate":
+            assert info["kwargs"][key] == value, key
+    model = swinsr.load_model(base.with_suffix(".pth"))
+    assert info["parameters"] == sum(p.numel() for p in model.parameters())
