@@ -12,7 +12,9 @@ from .archs import ARCH_REGISTRY, Swin2SR, SwinIR, SwinTransformer, SwinTransfor
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
 from .errors import CheckpointError, ImageError, OptionError, SwinSRError
+from .imresize import imresize
 from .layers import SwinBlock, SwinStage, SwinT, WindowAttention, WindowAttentionV2, shifted_window_mask
+from .metrics import calculate_psnr, calculate_ssim
 
 __version__ = "0.1.0"
 
@@ -33,7 +35,10 @@ __all__ = [
     "WindowAttention",
     "WindowAttentionV2",
     "build_model",
+    "calculate_psnr",
+    "calculate_ssim",
     "detect",
+    "imresize",
     "load_model",
     "reference_state_dict",
     "save_checkpoint",
