@@ -61,13 +61,16 @@ def test_psnr_hand_computed():
 
 
 def test_crop_border_removes_edges():
-    a = np.full((12, 12, 3), 50, np.uint8)
+    a, _ = _pair(4, (16, 16, 3))
     b = a.copy()
     b[:2] = 0
     b[:, -2:] = 255
     assert calculate_psnr(a, b, 2) == math.inf
     assert calculate_psnr(a, b, 1) < 20
-    assert calculate_ssim(np.pad(a, ((0, 0), (0, 0), (0, 0))), a, 0) == pytest.approx(1.0)
+    assert calculate_ssim(a, b, 2) == pytest.approx(1.0)
+    assert calculate_ssim(a, b, 0) < 0.9
+    with pytest.raises(OptionError):  # 16 - 2*3 = 10 pixels: smaller than the SSIM window
+        calculate_ssim(a, b, 3)
 
 
 def test_psnr_and_ssim_match_scikit_image():
