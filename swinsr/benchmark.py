@@ -140,6 +140,7 @@ class SRMethod:
         scale: int,
         *,
         tile: int | str | None = None,
+        tile_overlap: int = 32,
         ensemble: bool = False,
         device: str | None = None,
         precision: str = "fp32",
@@ -155,7 +156,9 @@ class SRMethod:
 
         self.device = resolve_device(device)
         module = resolve_model(model, scale=scale, device=self.device)
-        self.upscaler = Upscaler(module, tile=tile, ensemble=ensemble, device=self.device, precision=precision)
+        self.upscaler = Upscaler(
+            module, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=self.device, precision=precision
+        )
         if self.upscaler.scale != scale:
             raise OptionError(
                 f"--model {model or default_model_name(scale)} upscales x{self.upscaler.scale}, but --scale is {scale}"
@@ -264,6 +267,7 @@ def run_benchmark(
     scale: int,
     *,
     tile: int | str | None = None,
+    tile_overlap: int = 32,
     ensemble: bool = False,
     device: str | None = None,
     precision: str = "fp32",
@@ -284,7 +288,9 @@ def run_benchmark(
     if scale < 1:
         raise OptionError(f"--scale {scale}: must be a positive integer")
     sets = [find_dataset(p, scale) for p in datasets]  # validate every folder before loading anything
-    method = SRMethod(model, scale, tile=tile, ensemble=ensemble, device=device, precision=precision)
+    method = SRMethod(
+        model, scale, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision
+    )
     lpips_metric = _load_lpips(method.device, say) if lpips else None
     out = BenchmarkReport()
     strips: dict[str, list[dict[str, Any]]] = {}

@@ -135,7 +135,12 @@ def _imresize_numpy(img: np.ndarray, scale: ScaleArg, output_shape: ShapeArg, an
     out = img.astype(np.float64)
     for axis, in_len, out_len, s in _plan(img.shape[:2], scale, output_shape):
         weights = resize_matrix(in_len, out_len, s, antialias)
-        out = np.moveaxis(np.tensordot(weights, np.moveaxis(out, axis, 0), axes=(1, 0)), 0, axis)
+        if axis == 0:  # (out_h, H) @ (H, W*C): no transposed copies
+            out = (weights @ out.reshape(in_len, -1)).reshape((out_len,) + out.shape[1:])
+        elif out.ndim == 2:
+            out = out @ weights.T
+        else:  # batched over rows: (out_w, W) @ (H, W, C) -> (H, out_w, C)
+            out = np.matmul(weights, out)
         if integer:
             # MATLAB keeps the input class between the two 1-D passes: round and saturate each time
             info = np.iinfo(in_dtype)

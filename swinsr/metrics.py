@@ -140,19 +140,24 @@ def calculate_psnr(
 
 
 @lru_cache(maxsize=4)
+def _gaussian_kernel_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
+    return cv2.getGaussianKernel(size, sigma)  # (size, 1), sums to 1
+
+
 def _gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    k = cv2.getGaussianKernel(size, sigma)
+    k = _gaussian_kernel_1d(size, sigma)
     return np.outer(k, k)
 
 
 def _ssim_channel(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     """Mean SSIM of two 2-D float64 arrays over the window positions fully inside the image."""
     c1, c2 = (SSIM_K1 * peak) ** 2, (SSIM_K2 * peak) ** 2
-    win = _gaussian_window()
+    k = _gaussian_kernel_1d()
     r = SSIM_WINDOW // 2
 
     def blur(x: np.ndarray) -> np.ndarray:
-        return cv2.filter2D(x, -1, win)[r:-r, r:-r]  # drop positions whose window leaves the image
+        # the 2-D Gaussian is separable: two 11-tap passes instead of 121 taps (same result to ~1e-13)
+        return cv2.sepFilter2D(x, -1, k, k)[r:-r, r:-r]  # drop positions whose window leaves the image
 
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a**2

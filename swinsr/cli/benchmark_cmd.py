@@ -37,6 +37,7 @@ def benchmark_command(
     tile: Optional[str] = typer.Option(
         None, "--tile", help="Run the model on tiles of N input pixels ('auto': largest that fits); default whole image."
     ),
+    tile_overlap: int = typer.Option(32, "--tile-overlap", help="Overlap between tiles in input pixels (blended)."),
     device: Optional[str] = typer.Option(None, "--device", help="'cpu', 'cuda', 'cuda:1', 'mps' (default: best available)."),
     precision: str = typer.Option(
         "fp32", "--precision", help="Model precision: fp32 (protocol default), bf16, fp16 or auto."
@@ -57,6 +58,7 @@ def benchmark_command(
         list(dataset),
         scale,
         tile=tile,
+        tile_overlap=tile_overlap,
         ensemble=ensemble,
         device=device,
         precision=precision,
