@@ -43,7 +43,7 @@ def test_bicubic_matches_reference_with_shared_lr(shared, dataset, scale):
     assert 0 < row["ssim_y"] < 1 and row["psnr_rgb"] < row["psnr_y"]
 
 
-@pytest.mark.parametrize("dataset", ["Set5", "Set14"])
+@pytest.mark.parametrize("dataset", ["Set5", pytest.param("Set14", marks=pytest.mark.slow)])
 def test_bicubic_matches_reference_with_hr_only_folder(shared, tmp_path, dataset):
     hr_only = tmp_path / dataset
     shutil.copytree(shared / "data" / dataset / "HR", hr_only / "HR")
@@ -159,3 +159,48 @@ def test_most_different_region_and_strip():
     assert strip.dtype == np.uint8 and strip.shape[1] == 3 * 80 + 2 * 6
     zoom_model = strip[-80:, 80 + 6 : 2 * 80 + 6]
     assert zoom_model.max() == 200  # the zoom shows the changed patch
+
+
+def _prepare_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prepare_datasets.py"
+    spec = importlib.util.spec_from_file_location("prepare_datasets", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prepare_datasets_lr_matches_matlab(shared, tmp_path, capsys):
+    prep = _prepare_script()
+    hr = tmp_path / "Set5" / "HR"
+    shutil.copytree(shared / "data" / "Set5" / "HR", hr)
+    before = {p.name: p.read_bytes() for p in hr.iterdir()}
+    assert prep.main(["lr", str(hr), "--scales", "3"]) == 0
+    for p in sorted(hr.iterdir()):
+        ours = cv2.imread(str(tmp_path / "Set5" / "LR_bicubic" / "X3" / f"{p.stem}x3.png"), cv2.IMREAD_UNCHANGED)
+        ref = cv2.imread(str(shared / "data" / "Set5" / "LR_bicubic" / "X3" / f"{p.stem}x3.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(ours, ref), p.name
+    assert {p.name: p.read_bytes() for p in hr.iterdir()} == before  # inputs untouched
+    assert prep.main(["lr", str(hr), "--scales", "3"]) == 0  # second run keeps what exists
+    assert "0 written, 5 already present" in capsys.readouterr().out
+    assert not list((tmp_path / "Set5").rglob("*.tmp"))
+
+
+def test_prepare_datasets_subimages(tmp_path):
+    prep = _prepare_script()
+    # BasicSR rule: starts every `step`, plus a border-flush crop when the rest exceeds thresh_size
+    assert prep.crop_starts(100, 48, 24, 0) == [0, 24, 48, 52]
+    assert prep.crop_starts(100, 48, 24, 10) == [0, 24, 48]
+    assert prep.crop_starts(40, 48, 24, 0) == []
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    img = np.random.default_rng(0).integers(0, 256, (100, 72, 3)).astype(np.uint8)
+    cv2.imwrite(str(src / "a.png"), img)
+    cv2.imwrite(str(src / "tiny.png"), img[:20, :20])
+    assert prep.main(["subimages", str(src), str(dst), "--crop-size", "48", "--step", "24"]) == 0
+    crops = sorted(p.name for p in dst.iterdir())
+    assert len(crops) == 4 * 2 and crops[0] == "a_s001.png"  # rows [0,24,48,52] x cols [0,24]
+    assert np.array_equal(cv2.imread(str(dst / "a_s008.png")), img[52:100, 24:72])
+    with pytest.raises(SystemExit):
+        prep.main(["subimages", str(src), str(src)])  # never writes into its input
