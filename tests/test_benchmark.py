@@ -204,3 +204,17 @@ def test_prepare_datasets_subimages(tmp_path):
     assert np.array_equal(cv2.imread(str(dst / "a_s008.png")), img[52:100, 24:72])
     with pytest.raises(SystemExit):
         prep.main(["subimages", str(src), str(src)])  # never writes into its input
+
+
+def test_default_model_comes_from_the_zoo(shared, tmp_path, monkeypatch, capsys):
+    import swinsr.zoo as zoo
+
+    data = _small_dataset(shared, tmp_path / "Tiny")
+    monkeypatch.setattr(zoo, "list_models", lambda: [])
+    assert _run_cli(["benchmark", "-d", str(data), "-s", "2"]) == 2
+    assert "no embedded default model for x2" in capsys.readouterr().err
+    ckpt = shared / "fixtures" / "swinir" / "swinir_classical_x2.pth"
+    entry = zoo.PretrainedModel(name="fixture-x2", file=str(ckpt), scale=2, default=True)
+    monkeypatch.setattr(zoo, "list_models", lambda: [entry])
+    (row,) = run_benchmark(None, [data], 2, device="cpu").results
+    assert row["model"] == "fixture-x2" and row["images"] == 2
