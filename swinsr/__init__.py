@@ -12,6 +12,7 @@ from .archs import ARCH_REGISTRY, Swin2SR, SwinIR, SwinTransformer, SwinTransfor
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
 from .errors import CheckpointError, ImageError, OptionError, SwinSRError
+from .inference import Upscaler
 from .imresize import imresize
 from .layers import SwinBlock, SwinStage, SwinT, WindowAttention, WindowAttentionV2, shifted_window_mask
 from .metrics import calculate_psnr, calculate_ssim
@@ -32,6 +33,7 @@ __all__ = [
     "SwinT",
     "SwinTransformer",
     "SwinTransformerV2",
+    "Upscaler",
     "WindowAttention",
     "WindowAttentionV2",
     "build_model",

@@ -1,0 +1,276 @@
+"""The :class:`Upscaler`: one SR/restoration model applied to whole images, tiled, on any device."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import OptionError
+from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
+from .ensemble import self_ensemble
+from .precision import autocast, resolve_device, resolve_precision
+from .tiling import (
+    CPU_TILE_BUDGET_BYTES,
+    CUDA_FREE_FRACTION,
+    Progress,
+    auto_tile_size,
+    check_tile_args,
+    estimate_bytes_per_pixel,
+    is_out_of_memory,
+    measure_bytes_per_pixel,
+    shrink_tile,
+    tiled_forward,
+)
+
+ALPHA_MODES = ("model", "bicubic")
+#: Most tiles sent to the device in one batch (more gives no speed-up, only memory use).
+MAX_TILE_BATCH = 16
+
+
+def _luma_free_mean(y: torch.Tensor) -> torch.Tensor:
+    # a gray input replicated to RGB gives (nearly) equal output channels: their mean is the gray result
+    return y.mean(dim=1, keepdim=True)
+
+
+class Upscaler:
+    """Apply a super-resolution or restoration model to images of any size.
+
+    Args:
+        model: an ``nn.Module`` from :func:`swinsr.load_model` / :mod:`swinsr.zoo`, or a registered
+            model name or checkpoint path (resolved with :func:`swinsr.zoo.resolve_model`).
+        tile: ``None`` (whole image at once), a tile side in input pixels, or ``"auto"`` (largest
+            tile that fits free device memory; a fixed budget on CPU).
+        tile_overlap: overlap between neighbouring tiles in input pixels (blended smoothly).
+        precision: ``"auto"`` (bf16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"bf16"`` or
+            ``"fp16"`` (guarded: a tile with non-finite output is recomputed in fp32).
+        device: ``"auto"``/``None``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``.
+        ensemble: x8 self-ensemble (flips and rotations averaged; 8x slower, slightly better).
+        alpha: how an alpha channel is upscaled: ``"model"`` (through the model as gray) or ``"bicubic"``.
+        tile_batch: tiles per device batch (``None``: as many as the memory budget allows).
+
+    Example::
+
+        up = swinsr.Upscaler(swinsr.load_model("model_x4.pth"), tile=256)
+        big = up.upscale("photo.png")            # numpy array, same channels and dtype as the input
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | str | Path,
+        *,
+        tile: int | str | None = None,
+        tile_overlap: int = 32,
+        precision: str = "auto",
+        device: str | torch.device | None = None,
+        ensemble: bool = False,
+        alpha: str = "model",
+        tile_batch: int | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        if isinstance(model, (str, Path)):
+            from ..zoo import resolve_model
+
+            model = resolve_model(model, device=self.device)
+        if not isinstance(model, nn.Module):
+            raise OptionError(f"model must be an nn.Module, a registered name or a checkpoint path, got {type(model).__name__}")
+        if not hasattr(model, "upscale"):
+            raise OptionError(
+                f"{type(model).__name__} is not a super-resolution/restoration model"
+                " (for Swin classifiers use `swinsr classify`)"
+            )
+        self.model = model.eval().to(self.device)
+        self.scale: int = int(model.upscale)
+        self.in_chans: int = int(getattr(model, "in_chans", 3))
+        self.window_size: int = int(getattr(model, "window_size", 8))
+        self.precision = resolve_precision(precision, self.device)
+        if tile is not None and tile != "auto":
+            try:
+                tile = int(tile)
+            except (TypeError, ValueError):
+                raise OptionError(f"--tile {tile!r}: give a number of pixels or 'auto'") from None
+            check_tile_args(tile, tile_overlap)
+        elif tile_overlap < 0:
+            raise OptionError(f"--tile-overlap {tile_overlap}: must be >= 0")
+        if alpha not in ALPHA_MODES:
+            raise OptionError(f"alpha={alpha!r}: choose one of {', '.join(ALPHA_MODES)}")
+        if tile_batch is not None and tile_batch < 1:
+            raise OptionError(f"tile_batch={tile_batch}: must be >= 1")
+        self.tile: int | str | None = tile
+        self.tile_overlap = int(tile_overlap)
+        self.ensemble = bool(ensemble)
+        self.alpha = alpha
+        self.tile_batch = tile_batch
+        #: tiles recomputed in fp32 because fp16 gave non-finite values (for reports and tests)
+        self.fp16_fallbacks = 0
+        #: tile side used by the last call (None: whole image); shrinks after out-of-memory retries
+        self.last_tile: int | None = None
+        self._bytes_per_pixel: float | None = None
+
+    # ----------------------------------------------------------------- model calls
+    def _model_call(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.model(x)
+        return y[0] if isinstance(y, tuple) else y  # pixelshuffle_aux models return (sr, aux)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """One forward pass at the configured precision; fp16 falls back to fp32 on overflow."""
+        with autocast(self.precision, self.device):
+            y = self._model_call(x)
+        if self.precision == "fp16" and not bool(torch.isfinite(y).all()):
+            self.fp16_fallbacks += 1
+            y = self._model_call(x)
+        return y.float()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Model forward on a device batch with ``in_chans`` channels (plus self-ensemble)."""
+        return self_ensemble(self._run, x) if self.ensemble else self._run(x)
+
+    def _forward_any_channels(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward a 1- or 3-channel batch through a model that takes 1 or 3 channels."""
+        c = x.shape[1]
+        if c == self.in_chans:
+            return self._forward(x)
+        if c == 1 and self.in_chans == 3:
+            return _luma_free_mean(self._forward(x.expand(-1, 3, -1, -1)))
+        if self.in_chans == 1:
+            # a gray model restores each colour channel as its own gray image
+            n, _, h, w = x.shape
+            y = self._forward(x.reshape(n * c, 1, h, w))
+            return y.reshape(n, c, y.shape[-2], y.shape[-1])
+        raise OptionError(f"cannot feed {c}-channel images to a model with {self.in_chans} input channels")
+
+    # ----------------------------------------------------------------- tiling
+    def _bytes_per_px(self) -> float:
+        if self._bytes_per_pixel is None:
+            bpp = None
+            if self.device.type == "cuda":
+                try:
+                    bpp = measure_bytes_per_pixel(self._forward, self.in_chans, self.device)
+                except Exception as exc:  # a failed probe must not stop the upscale: estimate instead
+                    if is_out_of_memory(exc):
+                        torch.cuda.empty_cache()
+            if bpp is None:
+                bpp = estimate_bytes_per_pixel(self.model) * (1 if self.precision == "fp32" else 0.6)
+            self._bytes_per_pixel = bpp
+        return self._bytes_per_pixel
+
+    def _memory_budget(self) -> float:
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            return free * CUDA_FREE_FRACTION
+        return float(CPU_TILE_BUDGET_BYTES)
+
+    def _pick_tile(self, height: int, width: int) -> int | None:
+        """Tile side for an image (None: process it whole)."""
+        if self.tile is None:
+            return None
+        if self.tile == "auto":
+            tile = auto_tile_size(self._bytes_per_px(), self._memory_budget(), self.window_size)
+        else:
+            tile = int(self.tile)
+        return None if tile >= max(height, width) and self.tile == "auto" else tile
+
+    def _pick_batch(self, tile: int) -> int:
+        if self.tile_batch is not None:
+            return self.tile_batch
+        per_tile = self._bytes_per_px() * tile * tile
+        return int(max(1, min(MAX_TILE_BATCH, self._memory_budget() // max(per_tile, 1.0))))
+
+    def _process(self, x: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+        """Upscale a (B, 1|3, H, W) CPU batch; handles tiling and out-of-memory retries."""
+        h, w = x.shape[-2:]
+        tile = self._pick_tile(h, w)
+        while True:
+            self.last_tile = tile
+            try:
+                if tile is None:
+                    with torch.no_grad():
+                        y = self._forward_any_channels(x.to(self.device)).cpu()
+                    if progress is not None:
+                        progress(1, 1)
+                    return y
+                return tiled_forward(
+                    self._forward_any_channels, x, scale=self.scale, tile=tile,
+                    overlap=min(self.tile_overlap, tile - 1), batch_size=self._pick_batch(tile),
+                    device=self.device, progress=progress,
+                )
+            except Exception as exc:
+                if self.device.type == "cpu" or not is_out_of_memory(exc):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if tile is None:
+                    tile = auto_tile_size(self._bytes_per_px(), self._memory_budget(), self.window_size)
+                    tile = min(tile, shrink_tile(max(h, w), self.window_size) or tile)
+                else:
+                    smaller = shrink_tile(tile, self.window_size)
+                    if smaller is None:
+                        raise
+                    tile = smaller
+
+    # ----------------------------------------------------------------- public API
+    def upscale_tensor(self, x: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
+        """Upscale a ``(B, C, H, W)`` float batch in [0, 1] -> ``(B, C, H*scale, W*scale)`` float32 in [0, 1].
+
+        ``C`` is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA); gray/RGB are converted to what the
+        model takes, and alpha is upscaled separately. The result is on the CPU.
+        """
+        if x.ndim != 4 or x.shape[1] not in (1, 2, 3, 4):
+            raise OptionError(f"expected a (B, C, H, W) tensor with 1-4 channels, got shape {tuple(x.shape)}")
+        x = x.detach().float().cpu()
+        if x.shape[1] in (2, 4):
+            color, alpha = x[:, :-1], x[:, -1:]
+            out_color = self._process(color, progress)
+            if self.alpha == "bicubic":
+                out_alpha = F.interpolate(alpha, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            else:
+                out_alpha = self._process(alpha, None)
+            return torch.cat([out_color, out_alpha], dim=1).clamp_(0, 1)
+        return self._process(x, progress).clamp_(0, 1)
+
+    def upscale(
+        self, image: Any, *, outscale: float | None = None, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Upscale one image; returns a numpy array with the input's channel layout and dtype.
+
+        ``image``: a numpy array (``(H, W)`` or ``(H, W, C)``; uint8, uint16 or float in [0, 1]),
+        a PIL image, or a path (read with :func:`swinsr.imageio.read_image`). ``outscale``: final
+        size as a factor of the input (the model runs at its own scale, then an antialiased resize).
+        """
+        arr = _as_array(image)
+        h, w = arr.shape[:2]
+        out = self.upscale_tensor(array_to_tensor(arr), progress=progress)
+        if outscale is not None:
+            out = resize_antialiased(out, output_size(h, w, outscale))
+        return tensor_to_array(out, arr.dtype, squeeze_channel=arr.ndim == 2)
+
+
+def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
+    """Output ``(H, W)`` for ``--outscale``: the input size times ``outscale``, rounded, at least 1."""
+    if not (outscale > 0 and math.isfinite(outscale)):
+        raise OptionError(f"--outscale {outscale}: must be a positive number")
+    return max(1, round(height * outscale)), max(1, round(width * outscale))
+
+
+def _as_array(image: Any) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        return image
+    from .. import imageio
+
+    if isinstance(image, (str, Path)):
+        return imageio.read_image(image).array
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        return imageio.pil_to_array(image)
+    raise OptionError(f"cannot upscale a {type(image).__name__}: pass a numpy array, PIL image or path")
+
+
+ProgressCallback = Callable[[int, int], None]
