@@ -13,6 +13,7 @@ from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
 from .errors import CheckpointError, ImageError, OptionError, SwinSRError
 from .inference import Upscaler
+from .hf import load_hf_model
 from .imresize import imresize
 from .layers import SwinBlock, SwinStage, SwinT, WindowAttention, WindowAttentionV2, shifted_window_mask
 from .metrics import calculate_psnr, calculate_ssim
@@ -41,6 +42,7 @@ __all__ = [
     "calculate_ssim",
     "detect",
     "imresize",
+    "load_hf_model",
     "load_model",
     "reference_state_dict",
     "save_checkpoint",
