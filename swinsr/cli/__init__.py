@@ -12,6 +12,7 @@ from .app import app, err_console
 from . import inspect_cmd  # noqa: E402,F401
 from . import models_cmd  # noqa: E402,F401
 from . import benchmark_cmd  # noqa: E402,F401
+from . import train_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,28 @@
+"""Training data: datasets registered by option-file ``type:``, a resumable sampler, loaders.
+
+Datasets return dicts of float ``(C, H, W)`` tensors in ``[0, 1]`` (``'lq'``, ``'gt'``) or
+``('img', 'label')`` for classification, plus file paths.
+"""
+
+from . import sr_datasets  # noqa: F401  (registers the datasets)
+from .io import list_images, read_image, to_tensor, to_uint8, write_image
+from .loader import build_dataloader, build_dataset
+from .registry import DATASET_REGISTRY
+from .sampler import EnlargedSampler
+from .sr_datasets import BicubicSRDataset, PairedImageDataset
+from .store import ImageStore
+
+__all__ = [
+    "DATASET_REGISTRY",
+    "BicubicSRDataset",
+    "EnlargedSampler",
+    "ImageStore",
+    "PairedImageDataset",
+    "build_dataloader",
+    "build_dataset",
+    "list_images",
+    "read_image",
+    "to_tensor",
+    "to_uint8",
+    "write_image",
+]

@@ -1,0 +1,7 @@
+"""Training models registered by ``model_type``: SRModel / SwinIRModel, ClassificationModel."""
+
+from .base import BaseModel
+from .registry import MODEL_REGISTRY
+from .sr_model import SRModel, SwinIRModel
+
+__all__ = ["MODEL_REGISTRY", "BaseModel", "SRModel", "SwinIRModel"]

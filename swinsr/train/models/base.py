@@ -1,0 +1,299 @@
+"""What every training model shares: the network, EMA, optimizer, LR schedule, AMP, DDP,
+checkpoints and training states."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import random
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ...archs import ARCH_REGISTRY
+from ...checkpoint import _atomic_write, load_state_dict_into, read_checkpoint, save_checkpoint, unwrap_state_dict
+from ...errors import CheckpointError, OptionError
+from ..dist import DistInfo
+from ..ema import EMA
+from ..lr import LRController, build_schedule
+from ..schema import Field
+
+log = logging.getLogger("swinsr.train")
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
+
+
+def check_optimizer(opt: Mapping[str, Any] | None, where: str = "train.optim_g") -> None:
+    """Check the optimizer ``type`` and that its arguments exist."""
+    if not isinstance(opt, Mapping) or "type" not in opt:
+        raise OptionError(f"{where}.type: missing; allowed: {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS.get(opt["type"])
+    if cls is None:
+        raise OptionError(f"{where}.type: unknown optimizer {opt['type']!r}; allowed: {', '.join(OPTIMIZERS)}")
+    params = inspect.signature(cls.__init__).parameters
+    unknown = [k for k in opt if k != "type" and k not in params]
+    if unknown:
+        allowed = ", ".join(k for k in params if k not in ("self", "params"))
+        raise OptionError(f"{where}: unknown option(s) {', '.join(unknown)} for {opt['type']}; allowed: {allowed}")
+    if "lr" not in opt:
+        raise OptionError(f"{where}.lr: missing learning rate")
+
+
+def optimizer_kwargs(opt: Mapping[str, Any]) -> dict[str, Any]:
+    """Optimizer arguments with numbers made numbers (YAML reads ``2e-4`` as a string)."""
+    out: dict[str, Any] = {}
+    for k, v in opt.items():
+        if k == "type":
+            continue
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise OptionError(f"train.optim_g.{k}: expected a number, got {v!r}") from None
+        if isinstance(v, list):
+            v = tuple(float(x) for x in v)
+        out[k] = v
+    return out
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU + CUDA) generator states, as tensors/plain types for ``weights_only`` loading."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": list(random.getstate()[1]),
+        "python_gauss": random.getstate()[2],
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore :func:`rng_state`."""
+    if "python" in state:
+        random.setstate((3, tuple(state["python"]), state.get("python_gauss")))
+    if "numpy" in state:
+        np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), int(state.get("numpy_pos", 624)), 0, 0.0))
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def build_network(net_opt: Mapping[str, Any]) -> nn.Module:
+    """Instantiate ``network_g``; constructor errors become :class:`OptionError`."""
+    kwargs = {k: v for k, v in net_opt.items() if k != "type"}
+    try:
+        return ARCH_REGISTRY.build(net_opt["type"], **kwargs)
+    except KeyError as exc:
+        raise OptionError(f"network_g.type: {exc.args[0]}") from None
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"network_g: cannot build {net_opt['type']}: {exc}") from None
+
+
+def load_pretrained(net: nn.Module, path: str, param_key: str = "params", strict: bool = True) -> None:
+    """Load ``path`` (``param_key`` inside it when present) into ``net``.
+
+    ``strict``: every learnable weight must match (derived buffers are recomputed);
+    otherwise matching names and shapes load and the rest is reported in the log.
+    """
+    try:
+        raw, _ = read_checkpoint(path)
+        if isinstance(raw, Mapping) and param_key in raw and isinstance(raw[param_key], Mapping):
+            raw = raw[param_key]
+        elif isinstance(raw, Mapping) and param_key not in raw:
+            log.info("%s: no %r key, using %s", path, param_key, "the state dict found in it")
+        sd = unwrap_state_dict(raw, source=path)
+        if strict:
+            load_state_dict_into(net, sd, source=path)
+        else:
+            own = net.state_dict()
+            fit = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+            skipped = sorted(set(sd) - set(fit))
+            missing = sorted(set(own) - set(fit))
+            net.load_state_dict(fit, strict=False)
+            log.info("loaded %d tensors from %s (not loaded: %d in file, %d in the model)", len(fit), path, len(skipped), len(missing))
+    except CheckpointError as exc:
+        raise OptionError(f"path.pretrain_network_g: {exc}") from None
+    log.info("Loading %s from %s [%s] (strict=%s)", type(net).__name__, path, param_key, strict)
+
+
+class BaseModel:
+    """A network being trained: subclasses define the losses (:meth:`compute_losses`) and validation."""
+
+    TRAIN_FIELDS: dict[str, Field] = {}
+    """``train`` keys a subclass adds to the common ones."""
+    METRICS: tuple[str, ...] = ()
+    """Allowed ``val.metrics.*.type`` values."""
+
+    @classmethod
+    def check_train_options(cls, train: Mapping[str, Any], warn: Callable[[str], None]) -> None:
+        """Fail early on bad ``train`` values (called by the option parser)."""
+        check_optimizer(train.get("optim_g"))
+        build_schedule(train.get("scheduler"))
+        if not 0.0 <= train["ema_decay"] < 1.0:
+            raise OptionError(f"train.ema_decay: must be in [0, 1), got {train['ema_decay']}")
+        if train["total_iter"] <= 0:
+            raise OptionError(f"train.total_iter: must be positive, got {train['total_iter']}")
+
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], warn: Callable[[str], None]) -> None:
+        """Cross-section checks (called by the option parser)."""
+
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, dist_info: DistInfo = DistInfo()):
+        self.opt = opt
+        self.device = device
+        self.dist = dist_info
+        self.is_train = bool(opt.get("is_train", True))
+        train = opt.get("train") or {}
+        self.net_g = build_network(opt["network_g"])
+        path = opt["path"]
+        if path.get("pretrain_network_g"):
+            load_pretrained(self.net_g, path["pretrain_network_g"], path.get("param_key_g", "params"), path.get("strict_load_g", True))
+        self.net_g.to(device)
+        self.channels_last = bool(train.get("channels_last")) and device.type == "cuda"
+        if self.channels_last:
+            self.net_g.to(memory_format=torch.channels_last)
+        self.use_amp = bool(train.get("use_amp"))
+        if self.use_amp and device.type != "cuda":
+            log.warning("train.use_amp: bf16 autocast is only used on CUDA; training in float32 on %s", device.type)
+            self.use_amp = False
+        self.net_train: nn.Module = self.net_g
+        if self.dist.distributed and self.is_train:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.net_train = DDP(self.net_g, device_ids=ids, find_unused_parameters=bool(opt.get("find_unused_parameters")))
+        self.ema: EMA | None = None
+        if self.is_train and train.get("ema_decay", 0) > 0:
+            self.ema = EMA(self.net_g, train["ema_decay"])  # after DDP: starts from rank 0's broadcast weights
+        if self.is_train and train.get("compile"):
+            self.net_train = torch.compile(self.net_train)  # type: ignore[assignment]
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.lr: LRController | None = None
+        if self.is_train:
+            self.setup_optimizers(train)
+            self.lr = LRController(self.optimizers, build_schedule(train.get("scheduler")), train.get("warmup_iter", -1))
+            self.grad_clip = train.get("grad_clip_norm")
+            self.setup_losses(train)
+
+    # ------------------------------------------------------------------ training
+    def parameter_groups(self, optim_opt: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Trainable parameters (one group); subclasses split out no-weight-decay groups."""
+        params = [p for p in self.net_g.parameters() if p.requires_grad]
+        return [{"params": params}]
+
+    def setup_optimizers(self, train: Mapping[str, Any]) -> None:
+        optim_opt = dict(train["optim_g"])
+        kwargs = optimizer_kwargs(optim_opt)
+        cls = OPTIMIZERS[optim_opt["type"]]
+        self.optimizers = [cls(self.parameter_groups(optim_opt), **kwargs)]
+
+    def setup_losses(self, train: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The named loss terms of one batch (their sum is minimised)."""
+        raise NotImplementedError
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.use_amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_device(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(self.device, non_blocking=True)
+        if self.channels_last and t.ndim == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def train_step(self, batch: Mapping[str, Any], it: int) -> dict[str, torch.Tensor]:
+        """One optimisation step at iteration ``it``; returns the detached loss terms."""
+        assert self.lr is not None
+        self.lr.step(it)
+        self.net_train.train()
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=True)
+        with self.autocast():
+            losses = self.compute_losses(batch)
+        total = sum(losses.values())
+        assert isinstance(total, torch.Tensor)
+        total.backward()
+        if self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), float(self.grad_clip))
+        for o in self.optimizers:
+            o.step()
+        if self.ema is not None:
+            self.ema.update(self.net_g)
+        return {k: v.detach().float() for k, v in losses.items()}
+
+    @property
+    def eval_net(self) -> nn.Module:
+        """The network validated and exported: the EMA copy when EMA is on."""
+        return self.ema.module if self.ema is not None else self.net_g
+
+    # ------------------------------------------------------------------ saving
+    def save_network(self, models_dir: str | Path, it: int) -> Path:
+        """``net_g_<it>.pth`` and ``net_g_latest.pth`` in the reference layout (``params`` + ``params_ema``)."""
+        d = Path(models_dir)
+        ema = self.ema.module if self.ema is not None else None
+        path = save_checkpoint(self.net_g, d / f"net_g_{it}.pth", ema=ema)
+        save_checkpoint(self.net_g, d / "net_g_latest.pth", ema=ema)
+        return path
+
+    def training_state(self, it: int, epoch: int) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, EMA, optimizer, schedule, RNG."""
+        state: dict[str, Any] = {
+            "iter": it,
+            "epoch": epoch,
+            "net_g": {k: v.detach().cpu() for k, v in self.net_g.state_dict().items()},
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [self.lr.state_dict()] if self.lr is not None else [],
+            "rng": rng_state(),
+        }
+        if self.ema is not None:
+            state["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
+        return state
+
+    def save_training_state(self, states_dir: str | Path, it: int, epoch: int) -> Path:
+        """Atomically write ``<it>.state``."""
+        path = Path(states_dir) / f"{it}.state"
+        state = self.training_state(it, epoch)
+        _atomic_write(path, lambda tmp: torch.save(state, tmp))
+        return path
+
+    def resume_training(self, state: Mapping[str, Any], models_dir: str | Path | None = None) -> None:
+        """Restore :meth:`training_state` (BasicSR states without weights read ``net_g_<iter>.pth``)."""
+        it = int(state["iter"])
+        if "net_g" in state:
+            self.net_g.load_state_dict(state["net_g"], strict=True)
+            if self.ema is not None and "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+        else:
+            net_file = Path(models_dir or ".") / f"net_g_{it}.pth"
+            load_pretrained(self.net_g, str(net_file), "params", True)
+            if self.ema is not None:
+                raw, _ = read_checkpoint(net_file)
+                key = "params_ema" if "params_ema" in raw else "params"
+                load_state_dict_into(self.ema.module, raw[key], source=str(net_file))
+        if len(state.get("optimizers", [])) != len(self.optimizers):
+            raise CheckpointError("resume state: optimizer count differs from the options")
+        for o, s in zip(self.optimizers, state["optimizers"]):
+            o.load_state_dict(s)
+        if self.lr is not None and state.get("schedulers"):
+            self.lr.load_state_dict(state["schedulers"][0])
+        if "rng" in state:
+            set_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------ validation
+    def validation(self, loader: Any, it: int, save_dir: str | Path | None = None) -> dict[str, float]:
+        raise NotImplementedError

@@ -1,0 +1,128 @@
+"""Image restoration training (SR, denoising, JPEG artifact removal): SRModel / SwinIRModel."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ...data.io import to_uint8, write_image
+from ...errors import OptionError
+from ...losses import build_loss
+from ..schema import Field
+from .base import BaseModel
+from .registry import MODEL_REGISTRY
+
+log = logging.getLogger("swinsr.train")
+
+SR_METRICS = ("calculate_psnr", "calculate_ssim")
+
+
+def _metric_fn(name: str) -> Callable[..., float]:
+    from ... import metrics
+
+    return getattr(metrics, name)
+
+
+@MODEL_REGISTRY.register()
+class SRModel(BaseModel):
+    """Pixel loss (``train.pixel_opt``) plus an optional perceptual loss (``train.perceptual_opt``).
+
+    Validation runs the EMA network (when ``ema_decay > 0``) on whole images — the network pads
+    its input to the window size itself — optionally with x8 self-ensemble, rounds to
+    ``uint8`` and scores with :mod:`swinsr.metrics`.
+    """
+
+    TRAIN_FIELDS = {
+        "pixel_opt": Field((dict,), None, nullable=True),
+        "perceptual_opt": Field((dict,), None, nullable=True),
+    }
+    METRICS = SR_METRICS
+
+    @classmethod
+    def check_train_options(cls, train: Mapping[str, Any], warn: Callable[[str], None]) -> None:
+        super().check_train_options(train, warn)
+        if not train.get("pixel_opt") and not train.get("perceptual_opt"):
+            raise OptionError("train.pixel_opt: missing; at least one of pixel_opt / perceptual_opt is needed")
+        if train.get("pixel_opt"):
+            build_loss(train["pixel_opt"], "train.pixel_opt")
+        if train.get("perceptual_opt"):
+            from ...losses.perceptual import check_perceptual_options
+
+            check_perceptual_options(train["perceptual_opt"], "train.perceptual_opt")
+
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], warn: Callable[[str], None]) -> None:
+        net = opt["network_g"]
+        upsampler = net.get("upsampler") or ""
+        upscale = int(net.get("upscale", 2)) if upsampler else 1
+        if upscale != opt["scale"]:
+            raise OptionError(f"scale: {opt['scale']} does not match network_g.upscale {upscale} (upsampler {upsampler!r})")
+
+    def setup_losses(self, train: Mapping[str, Any]) -> None:
+        self.cri_pix = build_loss(train["pixel_opt"], "train.pixel_opt").to(self.device) if train.get("pixel_opt") else None
+        self.cri_perceptual = None
+        if train.get("perceptual_opt"):
+            self.cri_perceptual = build_loss(train["perceptual_opt"], "train.perceptual_opt").to(self.device)
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        lq, gt = self.to_device(batch["lq"]), self.to_device(batch["gt"])
+        out = self.net_train(lq)
+        if isinstance(out, tuple):  # Swin2SR 'pixelshuffle_aux': (sr, aux)
+            out = out[0]
+        out = out.float()
+        losses: dict[str, torch.Tensor] = {}
+        if self.cri_pix is not None:
+            losses["l_pix"] = self.cri_pix(out, gt)
+        if self.cri_perceptual is not None:
+            percep, style = self.cri_perceptual(out, gt)
+            if percep is not None:
+                losses["l_percep"] = percep
+            if style is not None:
+                losses["l_style"] = style
+        return losses
+
+    @torch.no_grad()
+    def restore(self, lq: torch.Tensor) -> torch.Tensor:
+        """Run the evaluation network on a batch (self-ensemble when ``val.self_ensemble``)."""
+        net = self.eval_net
+        was_training = net.training
+        net.eval()
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            with self.autocast():
+                y = net(x)
+            return (y[0] if isinstance(y, tuple) else y).float()
+
+        if (self.opt.get("val") or {}).get("self_ensemble"):
+            from ...inference.ensemble import self_ensemble
+
+            out = self_ensemble(forward, lq)
+        else:
+            out = forward(lq)
+        net.train(was_training)
+        return out
+
+    def validation(self, loader: Any, it: int, save_dir: str | Path | None = None) -> dict[str, float]:
+        """Average metric values over ``loader`` (one image per batch); saves outputs to ``save_dir``."""
+        metrics = (self.opt.get("val") or {}).get("metrics") or {}
+        totals = {name: 0.0 for name in metrics}
+        count = 0
+        for batch in loader:
+            sr = to_uint8(self.restore(self.to_device(batch["lq"])))
+            gt = to_uint8(batch["gt"])
+            for name, mopt in metrics.items():
+                fn = _metric_fn(mopt["type"])
+                totals[name] += fn(sr, gt, crop_border=mopt["crop_border"], test_y_channel=mopt["test_y_channel"])
+            if save_dir is not None:
+                stem = Path(batch["lq_path"][0]).stem
+                write_image(Path(save_dir) / stem / f"{stem}_{it}.png", sr)
+            count += 1
+        return {name: total / max(count, 1) for name, total in totals.items()}
+
+
+@MODEL_REGISTRY.register()
+class SwinIRModel(SRModel):
+    """SwinIR's name for :class:`SRModel` (the network already pads to the window size)."""
