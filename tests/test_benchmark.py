@@ -218,3 +218,20 @@ def test_default_model_comes_from_the_zoo(shared, tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(zoo, "list_models", lambda: [entry])
     (row,) = run_benchmark(None, [data], 2, device="cpu").results
     assert row["model"] == "fixture-x2" and row["images"] == 2
+
+
+def test_16_bit_data_is_scored_on_the_16_bit_grid(shared, tmp_path):
+    from swinsr.benchmark import bicubic_upscale
+
+    root = tmp_path / "Deep"
+    (root / "HR").mkdir(parents=True)
+    img8 = cv2.imread(str(shared / "data" / "Set5" / "HR" / "head.png"))[40:88, 30:70]
+    hr16 = cv2.GaussianBlur(img8.astype(np.uint16) * 257, (3, 3), 0)
+    cv2.imwrite(str(root / "HR" / "head.png"), hr16)
+    report = run_benchmark("bicubic", [root], 2, save_images=tmp_path / "sr")
+    saved = read_eval_image(tmp_path / "sr" / "Deep" / "X2" / "head.png")
+    assert saved.dtype == np.uint16
+    hr = read_eval_image(root / "HR" / "head.png")
+    expected = to_uint(bicubic_upscale(imresize(hr, 0.5), 2), bits=16)
+    assert np.array_equal(saved, expected)
+    assert report.per_image[0]["psnr_y"] == pytest.approx(calculate_psnr(expected, hr, 2, test_y_channel=True))
