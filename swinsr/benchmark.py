@@ -291,6 +291,8 @@ def run_benchmark(
     method = SRMethod(
         model, scale, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision
     )
+    if method.upscaler is None and (tile is not None or ensemble or device is not None):
+        say("bicubic baseline: --tile, --ensemble and --device do not apply and are ignored")
     lpips_metric = _load_lpips(method.device, say) if lpips else None
     out = BenchmarkReport()
     strips: dict[str, list[dict[str, Any]]] = {}
