@@ -64,6 +64,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
+from .detect import ModelSpec
 from .errors import CheckpointError
 
 _HF_ROOTS = {"swin2sr.": "swin2sr", "swinv2.": "swinv2", "swin.": "swin"}
@@ -295,7 +296,7 @@ def _config_dict(config: Any) -> dict[str, Any]:
     raise CheckpointError(f"expected a transformers config or its dict, got {type(config).__name__}")
 
 
-def spec_from_hf_config(config: Any, state_dict: Mapping[str, torch.Tensor] | None = None):
+def spec_from_hf_config(config: Any, state_dict: Mapping[str, torch.Tensor] | None = None) -> ModelSpec:
     """The :class:`~swinsr.detect.ModelSpec` of a transformers model, read from its config.
 
     Args:
@@ -307,8 +308,6 @@ def spec_from_hf_config(config: Any, state_dict: Mapping[str, torch.Tensor] | No
     ``pretrained_window_sizes`` exactly. Options the reference architecture lacks (another
     activation, LayerNorm eps, ``num_channels_out``) raise :class:`CheckpointError`.
     """
-    from .detect import ModelSpec
-
     cfg = _config_dict(config)
     model_type = cfg.get("model_type")
     _require(cfg, "hidden_act", "gelu")
