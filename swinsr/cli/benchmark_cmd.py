@@ -48,8 +48,7 @@ def benchmark_command(
 ) -> None:
     """Benchmark PSNR/SSIM (Y and RGB) on SR test sets with the standard evaluation protocol.
 
-    HR is cropped to a multiple of the scale, LR comes from LR_bicubic/ or the MATLAB-exact bicubic,
-    the output is rounded to 8 bits, and crop_border = scale.
+    HR is cropped to a multiple of the scale, LR comes from LR_bicubic/ or the MATLAB-exact bicubic, the output is rounded to 8 bits, and crop_border = scale.
     """
     from ..benchmark import run_benchmark
 
