@@ -49,6 +49,10 @@ reference; outputs agree to float64 round-off only where both compute the same t
 * Swin V1 re-derives window and shift from each *input* size; the reference (and swinsr) from the
   configured ``img_size``. They agree when no stage map is at most one window (or at ``img_size``).
 * Pooling and classifier heads are the same (mean over tokens, then a linear layer).
+
+A bare ``Swin2SRModel`` converts (and :func:`swinsr.detect` reads its body) but has no
+reconstruction head, so it cannot be loaded as a complete model; a bare ``SwinModel`` /
+``Swinv2Model`` loads as a classifier with ``num_classes=0`` (``forward`` returns pooled features).
 """
 
 from __future__ import annotations

@@ -101,6 +101,9 @@ def test_bare_swin2sr_model_converts():
     assert "conv_first.weight" in sd and "layers.1.residual_group.blocks.1.attn.q_bias" in sd
     spec = swinsr.detect(hf.state_dict())
     assert (spec.arch, spec.kwargs["upsampler"], spec.kwargs["upscale"]) == ("swin2sr", "", 1)
+    # the body alone has no reconstruction head, so there is no complete model to load
+    with pytest.raises(CheckpointError, match="conv_last"):
+        swinsr.load_model(hf.state_dict())
 
 
 def test_swin_v1_matches_transformers():
