@@ -1,15 +1,19 @@
 """Tiled inference with feathered blending: bounded memory, no seams.
 
-An image is cut into tiles of ``tile`` x ``tile`` low-resolution pixels that overlap their
-neighbours by at least ``overlap`` pixels. Each tile's output is weighted by a ramp that falls
-towards the tile's inner edges (where the model saw the least context) and the weighted tiles
-are normalised by the summed weights, so overlapping outputs blend smoothly. Only a batch of
-tiles lives on the device; the output and weight buffers live on the CPU.
+The image is divided into a grid of *cores* of ``tile`` x ``tile`` low-resolution pixels. The
+model runs on each core extended by ``overlap`` pixels of context on every side (clipped to the
+image), so neighbouring tiles overlap by ``2 * overlap``. Tile edges are rounded outwards to the
+model's window grid (``align``) so every tile sees the same attention windows as a whole-image
+pass. Outputs are blended with raised-cosine weights that cross over at the core boundaries
+over a band of ``overlap`` pixels: every pixel that contributes still has ``overlap / 2``
+pixels of context, and the transition is smooth. Only one batch of tiles lives on the device;
+the output and weight buffers live on the CPU.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -18,6 +22,7 @@ from ..errors import OptionError
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 Progress = Callable[[int, int], None]
+Pad = Callable[[torch.Tensor], torch.Tensor]
 
 #: Working-memory budget for ``tile="auto"`` on the CPU, where free memory says little about
 #: what is sensible to use (other processes, swap): 2 GiB of activations per tile batch.
@@ -28,50 +33,59 @@ CUDA_FREE_FRACTION = 0.6
 MIN_TILE = 16
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``min(tile, length)`` covering ``[0, length)``.
+@dataclass(frozen=True)
+class Span:
+    """One tile along one axis: its core ``[core0, core1)`` and processed range ``[start, stop)``."""
 
-    Consecutive tiles overlap by at least ``overlap``; the last tile is aligned to the end, so
-    all tiles have the same size (they can be batched) and may overlap more than ``overlap``.
+    core0: int
+    core1: int
+    start: int
+    stop: int
+
+
+def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[Span]:
+    """Tiles along an axis of ``length`` pixels: cores of ``tile`` pixels (the last may be shorter),
+    each processed with ``overlap`` pixels of context per side, edges rounded out to ``align``.
     """
-    if tile >= length:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
+    spans = []
+    for core0 in range(0, length, tile):
+        core1 = min(core0 + tile, length)
+        start = max(0, (core0 - overlap) // align * align)
+        stop = min(length, -(-(core1 + overlap) // align) * align)
+        spans.append(Span(core0, core1, start, stop))
+    return spans
 
 
-def _ramp(n: int, ramp: int, fade_start: bool, fade_end: bool) -> torch.Tensor:
-    """1-D weights of length ``n``: a raised-cosine rise over ``ramp`` samples at faded ends, else 1.
+def _crossfade(u: torch.Tensor, band: float) -> torch.Tensor:
+    """0 -> 1 raised cosine over ``u`` in ``[-band/2, band/2]`` (a step at 0 when ``band`` is 0)."""
+    if band <= 0:
+        return (u >= 0).float()
+    t = (u / band + 0.5).clamp(0, 1)
+    return 0.5 - 0.5 * torch.cos(math.pi * t)
 
-    Weights stay strictly positive so every output pixel has non-zero total weight.
-    """
-    w = torch.ones(n, dtype=torch.float32)
-    ramp = min(ramp, n // 2)
-    if ramp > 0:
-        t = (torch.arange(ramp, dtype=torch.float32) + 0.5) / ramp
-        rise = 0.5 - 0.5 * torch.cos(math.pi * t)
-        if fade_start:
-            w[:ramp] = rise
-        if fade_end:
-            w[n - ramp :] = rise.flip(0)
+
+def span_weights(span: Span, length: int, scale: int, band: float) -> torch.Tensor:
+    """Blend weights for the output pixels of ``span`` (1 inside the core, fading across its inner boundaries)."""
+    centres = (torch.arange(span.start * scale, span.stop * scale, dtype=torch.float32) + 0.5) / scale
+    w = torch.ones_like(centres)
+    if span.core0 > 0:
+        w = w * _crossfade(centres - span.core0, band)
+    if span.core1 < length:
+        w = w * (1 - _crossfade(centres - span.core1, band))
     return w
 
 
 def check_tile_args(tile: int, overlap: int) -> None:
-    """Reject tile/overlap combinations that cannot work, naming the options."""
+    """Reject tile/overlap values that cannot work, naming the options."""
     if tile < 1:
         raise OptionError(f"--tile {tile}: must be a positive number of pixels (or 'auto')")
     if overlap < 0:
         raise OptionError(f"--tile-overlap {overlap}: must be >= 0")
-    if overlap >= tile:
-        raise OptionError(f"--tile-overlap {overlap} must be smaller than --tile {tile}")
 
 
-def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
+def count_tiles(height: int, width: int, tile: int) -> int:
     """Number of tiles :func:`tiled_forward` runs for one ``height`` x ``width`` image."""
-    return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
+    return -(-height // tile) * -(-width // tile)
 
 
 def tiled_forward(
@@ -81,6 +95,8 @@ def tiled_forward(
     scale: int,
     tile: int,
     overlap: int,
+    align: int = 1,
+    pad: Pad | None = None,
     batch_size: int = 1,
     device: torch.device | None = None,
     progress: Progress | None = None,
@@ -88,50 +104,55 @@ def tiled_forward(
     """Run ``forward`` over overlapping tiles of ``x`` (B, C, H, W) and blend the outputs.
 
     ``forward`` maps ``(n, C, h, w)`` on ``device`` to ``(n, C_out, h*scale, w*scale)``.
+    ``pad`` (e.g. the model's own window padding) is applied to the whole image first, so tiles
+    at the bottom/right edge see the same padded pixels a whole-image pass would.
     Returns ``(B, C_out, H*scale, W*scale)`` float32 on the CPU. ``progress(done, total)`` is
     called after each batch of tiles.
     """
     check_tile_args(tile, overlap)
     device = device or x.device
     b, _, h, w = x.shape
-    th, tw = min(tile, h), min(tile, w)
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
-    boxes = [(y0, x0) for y0 in ys for x0 in xs]
-    total = b * len(boxes)
-    ramp = overlap * scale
+    xp = pad(x) if pad is not None else x
+    hp, wp = xp.shape[-2:]
+    rows, cols = tile_spans(hp, tile, overlap, align), tile_spans(wp, tile, overlap, align)
+    row_w = [span_weights(s, hp, scale, overlap) for s in rows]
+    col_w = [span_weights(s, wp, scale, overlap) for s in cols]
+    # tiles of equal shape share a device batch (edge tiles are smaller)
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            groups.setdefault((r.stop - r.start, c.stop - c.start), []).append((i, j))
+    total = b * len(rows) * len(cols)
     out: torch.Tensor | None = None
-    weight = torch.zeros(1, 1, h * scale, w * scale, dtype=torch.float32)
-    # weights depend only on which sides of a tile touch the image border
-    weight_cache: dict[tuple[bool, bool, bool, bool], torch.Tensor] = {}
-
-    def tile_weight(y0: int, x0: int) -> torch.Tensor:
-        key = (y0 > 0, y0 + th < h, x0 > 0, x0 + tw < w)
-        if key not in weight_cache:
-            wy = _ramp(th * scale, ramp, key[0], key[1])
-            wx = _ramp(tw * scale, ramp, key[2], key[3])
-            weight_cache[key] = wy[:, None] * wx[None, :]
-        return weight_cache[key]
-
+    weight = torch.zeros(1, 1, hp * scale, wp * scale, dtype=torch.float32)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            weight[0, 0, r.start * scale : r.stop * scale, c.start * scale : c.stop * scale] += (
+                row_w[i][:, None] * col_w[j][None, :]
+            )
+    step = max(1, batch_size)
     done = 0
     for bi in range(b):
-        for i in range(0, len(boxes), max(1, batch_size)):
-            chunk = boxes[i : i + max(1, batch_size)]
-            crops = torch.stack([x[bi, :, y0 : y0 + th, x0 : x0 + tw] for y0, x0 in chunk]).to(device)
-            with torch.no_grad():
-                y = forward(crops).float().cpu()
-            if out is None:
-                out = torch.zeros(b, y.shape[1], h * scale, w * scale, dtype=torch.float32)
-            for (y0, x0), t in zip(chunk, y):
-                wt = tile_weight(y0, x0)
-                ys_, xs_ = slice(y0 * scale, (y0 + th) * scale), slice(x0 * scale, (x0 + tw) * scale)
-                out[bi, :, ys_, xs_] += t * wt
-                if bi == 0:
-                    weight[0, 0, ys_, xs_] += wt
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
+        for members in groups.values():
+            for k in range(0, len(members), step):
+                chunk = members[k : k + step]
+                crops = torch.stack(
+                    [xp[bi, :, rows[i].start : rows[i].stop, cols[j].start : cols[j].stop] for i, j in chunk]
+                ).to(device)
+                with torch.no_grad():
+                    y = forward(crops).float().cpu()
+                if out is None:
+                    out = torch.zeros(b, y.shape[1], hp * scale, wp * scale, dtype=torch.float32)
+                for (i, j), t in zip(chunk, y):
+                    r, c = rows[i], cols[j]
+                    out[bi, :, r.start * scale : r.stop * scale, c.start * scale : c.stop * scale] += (
+                        t * (row_w[i][:, None] * col_w[j][None, :])
+                    )
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
     assert out is not None
-    return out / weight
+    return (out / weight)[:, :, : h * scale, : w * scale]
 
 
 def estimate_bytes_per_pixel(model: torch.nn.Module) -> float:
@@ -163,10 +184,11 @@ def measure_bytes_per_pixel(forward: Forward, channels: int, device: torch.devic
     return max(peak, 1) / (probe * probe)
 
 
-def auto_tile_size(bytes_per_pixel: float, budget_bytes: float, multiple: int = 8) -> int:
-    """Largest tile side (a multiple of ``multiple``, at least :data:`MIN_TILE`) whose estimated use fits the budget."""
+def auto_tile_size(bytes_per_pixel: float, budget_bytes: float, overlap: int, multiple: int = 8) -> int:
+    """Largest core size (a multiple of ``multiple``, at least :data:`MIN_TILE`) whose processed tile
+    (core + context on both sides + window rounding) fits the budget by the estimate."""
     side = int(math.sqrt(max(budget_bytes, 0.0) / max(bytes_per_pixel, 1e-9)))
-    side = side // multiple * multiple
+    side = (side - 2 * overlap - 2 * multiple) // multiple * multiple
     return max(MIN_TILE, side)
 
 

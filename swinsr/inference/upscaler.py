@@ -18,6 +18,7 @@ from .precision import autocast, resolve_device, resolve_precision
 from .tiling import (
     CPU_TILE_BUDGET_BYTES,
     CUDA_FREE_FRACTION,
+    MIN_TILE,
     Progress,
     auto_tile_size,
     check_tile_args,
@@ -45,8 +46,11 @@ class Upscaler:
         model: an ``nn.Module`` from :func:`swinsr.load_model` / :mod:`swinsr.zoo`, or a registered
             model name or checkpoint path (resolved with :func:`swinsr.zoo.resolve_model`).
         tile: ``None`` (whole image at once), a tile side in input pixels, or ``"auto"`` (largest
-            tile that fits free device memory; a fixed budget on CPU).
-        tile_overlap: overlap between neighbouring tiles in input pixels (blended smoothly).
+            tile that fits free device memory; a fixed 2 GiB budget on CPU). Each tile is run with
+            ``tile_overlap`` pixels of context on every side, so the model sees up to
+            ``tile + 2 * tile_overlap`` pixels (rounded out to the model's window size).
+        tile_overlap: context per tile side in input pixels; neighbouring tiles are blended
+            smoothly across their shared boundary.
         precision: ``"auto"`` (bf16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"bf16"`` or
             ``"fp16"`` (guarded: a tile with non-finite output is recomputed in fp32).
         device: ``"auto"``/``None``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``.
@@ -170,15 +174,19 @@ class Upscaler:
         if self.tile is None:
             return None
         if self.tile == "auto":
-            tile = auto_tile_size(self._bytes_per_px(), self._memory_budget(), self.window_size)
+            tile = self._auto_tile()
         else:
             tile = int(self.tile)
         return None if tile >= max(height, width) and self.tile == "auto" else tile
 
+    def _auto_tile(self) -> int:
+        return auto_tile_size(self._bytes_per_px(), self._memory_budget(), self.tile_overlap, self.window_size)
+
     def _pick_batch(self, tile: int) -> int:
         if self.tile_batch is not None:
             return self.tile_batch
-        per_tile = self._bytes_per_px() * tile * tile
+        side = tile + 2 * self.tile_overlap + 2 * self.window_size  # processed size, worst case
+        per_tile = self._bytes_per_px() * side * side
         return int(max(1, min(MAX_TILE_BATCH, self._memory_budget() // max(per_tile, 1.0))))
 
     def _process(self, x: torch.Tensor, progress: Progress | None) -> torch.Tensor:
@@ -195,9 +203,9 @@ class Upscaler:
                         progress(1, 1)
                     return y
                 return tiled_forward(
-                    self._forward_any_channels, x, scale=self.scale, tile=tile,
-                    overlap=min(self.tile_overlap, tile - 1), batch_size=self._pick_batch(tile),
-                    device=self.device, progress=progress,
+                    self._forward_any_channels, x, scale=self.scale, tile=tile, overlap=self.tile_overlap,
+                    align=self.window_size, pad=getattr(self.model, "pad_to_window", None),
+                    batch_size=self._pick_batch(tile), device=self.device, progress=progress,
                 )
             except Exception as exc:
                 if self.device.type == "cpu" or not is_out_of_memory(exc):
@@ -205,8 +213,7 @@ class Upscaler:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 if tile is None:
-                    tile = auto_tile_size(self._bytes_per_px(), self._memory_budget(), self.window_size)
-                    tile = min(tile, shrink_tile(max(h, w), self.window_size) or tile)
+                    tile = min(self._auto_tile(), shrink_tile(max(h, w), self.window_size) or MIN_TILE)
                 else:
                     smaller = shrink_tile(tile, self.window_size)
                     if smaller is None:
