@@ -4,7 +4,9 @@ Datasets return dicts of float ``(C, H, W)`` tensors in ``[0, 1]`` (``'lq'``, ``
 ``('img', 'label')`` for classification, plus file paths.
 """
 
-from . import sr_datasets  # noqa: F401  (registers the datasets)
+from . import degradation_datasets, imagefolder, sr_datasets  # noqa: F401  (registers the datasets)
+from .degradation_datasets import GaussianNoiseDataset, JPEGDataset
+from .imagefolder import ImageFolderDataset
 from .io import list_images, read_image, to_tensor, to_uint8, write_image
 from .loader import build_dataloader, build_dataset
 from .registry import DATASET_REGISTRY
@@ -16,6 +18,9 @@ __all__ = [
     "DATASET_REGISTRY",
     "BicubicSRDataset",
     "EnlargedSampler",
+    "GaussianNoiseDataset",
+    "ImageFolderDataset",
+    "JPEGDataset",
     "ImageStore",
     "PairedImageDataset",
     "build_dataloader",

@@ -8,8 +8,10 @@ from typing import Any, Mapping
 import torch.nn as nn
 
 from ..errors import OptionError
-from .pixel import CharbonnierLoss, L1Loss, MSELoss, WeightedLoss
+from .pixel import CharbonnierLoss, CrossEntropyLoss, L1Loss, MSELoss, WeightedLoss
+from .perceptual import PerceptualLoss
 from .registry import LOSS_REGISTRY
+from .vgg import VGG19Features
 
 
 def build_loss(opt: Mapping[str, Any], where: str) -> nn.Module:
@@ -32,4 +34,4 @@ def build_loss(opt: Mapping[str, Any], where: str) -> nn.Module:
         raise OptionError(f"{where}: {exc}") from None
 
 
-__all__ = ["LOSS_REGISTRY", "CharbonnierLoss", "L1Loss", "MSELoss", "WeightedLoss", "build_loss"]
+__all__ = ["LOSS_REGISTRY", "CharbonnierLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "PerceptualLoss", "VGG19Features", "WeightedLoss", "build_loss"]

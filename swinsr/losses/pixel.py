@@ -62,3 +62,21 @@ class CharbonnierLoss(WeightedLoss):
 
     def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return torch.sqrt((pred - target) ** 2 + self.eps * self.eps)
+
+
+@LOSS_REGISTRY.register()
+class CrossEntropyLoss(nn.Module):
+    """Classification cross-entropy on logits, with optional ``label_smoothing`` (Swin's recipe: 0.1)."""
+
+    def __init__(self, loss_weight: float = 1.0, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise OptionError(f"reduction: {reduction!r} is not allowed; allowed: {', '.join(REDUCTIONS)}")
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise OptionError(f"label_smoothing: must be in [0, 1), got {label_smoothing}")
+        self.loss_weight = float(loss_weight)
+        self.label_smoothing = float(label_smoothing)
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss_weight * F.cross_entropy(logits, target, label_smoothing=self.label_smoothing, reduction=self.reduction)

@@ -199,6 +199,7 @@ def _run(opt: dict[str, Any], warnings: list[str], info: DistInfo, *, auto_resum
 
     # ---------------------------------------------------------------- model
     model: BaseModel = MODEL_REGISTRY.get(opt["model_type"])(opt, device, info)
+    model.check_dataset(train_set)
     n_params = sum(p.numel() for p in model.net_g.parameters())
     log.info("%s on %s: %s parameters. %s", opt["model_type"], device, f"{n_params:,}", _options_summary(opt))
     start_iter = 0

@@ -198,6 +198,9 @@ class BaseModel:
         cls = OPTIMIZERS[optim_opt["type"]]
         self.optimizers = [cls(self.parameter_groups(optim_opt), **kwargs)]
 
+    def check_dataset(self, dataset: Any) -> None:
+        """Fail early when the training data does not fit the network (e.g. class count)."""
+
     def setup_losses(self, train: Mapping[str, Any]) -> None:
         raise NotImplementedError
 

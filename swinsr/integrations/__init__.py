@@ -1,0 +1,1 @@
+"""Optional bridges to other frameworks (imported on demand; swinsr never needs them)."""
