@@ -113,8 +113,9 @@ def load_model(
     """Build the right model for a checkpoint and load it strictly; returns it in eval mode.
 
     Args:
-        source: a checkpoint path (``.pth``, ``.pt``, ``.ckpt``, ``.safetensors``) or an
-            already loaded checkpoint / state dict. Wrappers (``params_ema``, ``params``,
+        source: a checkpoint path (``.pth``, ``.pt``, ``.ckpt``, ``.safetensors``), a Hugging
+            Face ``save_pretrained`` folder (its ``config.json`` gives the exact configuration),
+            or an already loaded checkpoint / state dict. Wrappers (``params_ema``, ``params``,
             ``model``, ``state_dict``) are unwrapped, Hugging Face layouts converted.
         device: where to put the model (default CPU).
 
@@ -122,6 +123,10 @@ def load_model(
     """
     if isinstance(source, Mapping):
         name, raw, meta = "state dict", source, {}
+    elif Path(source).is_dir() and (Path(source) / "config.json").is_file():
+        from .hf import load_hf_model  # a transformers save_pretrained folder: its config is exact
+
+        return load_hf_model(source, device=device)
     else:
         name = str(source)
         raw, meta = read_checkpoint(source)

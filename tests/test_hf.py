@@ -185,6 +185,10 @@ def test_save_pretrained_folder(tmp_path, kind):
     model = load_hf_model(tmp_path).double()
     with torch.no_grad():
         assert max_err(model(x), expected) < TOL
+    # swinsr.load_model on the folder goes through the same exact, config-driven path
+    via_load_model = swinsr.load_model(tmp_path).double()
+    with torch.no_grad():
+        assert max_err(via_load_model(x), expected) < TOL
     from safetensors.torch import load_file
 
     saved = load_file(str(tmp_path / "model.safetensors"))
