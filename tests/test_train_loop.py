@@ -64,3 +64,41 @@ def test_incomplete_state_files_are_ignored_on_resume(tmp_path):
     (states / "4.state").write_bytes(b"truncated")  # a save interrupted by a crash would look like this
     (states / ".4.state.abc.tmp").write_bytes(b"partial")
     assert find_resume_state(states).name == "2.state"
+
+
+def test_test_pipeline_scores_a_checkpoint(tmp_path):
+    import cv2
+    import numpy as np
+
+    from swinsr.data.io import read_image, to_tensor, to_uint8
+    from swinsr.imresize import imresize
+    from swinsr.metrics import calculate_psnr
+    from swinsr.train.test import test_pipeline
+
+    from train_helpers import TINY_NET
+
+    gt_dir = make_images(tmp_path / "HR", n=2, size=24)
+    lq_dir = tmp_path / "LR"
+    lq_dir.mkdir()
+    for p in sorted(gt_dir.iterdir()):
+        cv2.imwrite(str(lq_dir / f"{p.stem}x2.png"), imresize(cv2.imread(str(p)), 0.5))
+    torch.manual_seed(3)
+    net = swinsr.build_model("SwinIR", **{k: v for k, v in TINY_NET.items() if k != "type"}).eval()
+    weights = tmp_path / "net.pth"
+    swinsr.save_checkpoint(net, weights, ema=net)
+    opt = {
+        "name": "t", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+        "datasets": {"test_1": {"name": "pairs", "type": "PairedImageDataset", "dataroot_gt": str(gt_dir), "dataroot_lq": str(lq_dir), "filename_tmpl": "{}x2"}},
+        "network_g": dict(TINY_NET),
+        "path": {"pretrain_network_g": str(weights), "param_key_g": "params_ema"},
+        "val": {"save_img": True, "suffix": "_sr", "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True}}},
+    }
+    result = test_pipeline(opt, root=tmp_path)
+    expected = []
+    for p in sorted(gt_dir.iterdir()):
+        lq = read_image(lq_dir / f"{p.stem}x2.png")
+        with torch.no_grad():
+            sr = to_uint8(net(to_tensor(lq)[None]))
+        expected.append(calculate_psnr(sr, read_image(p), 2, test_y_channel=True))
+    assert abs(result["pairs"]["psnr"] - float(np.mean(expected))) < 1e-9
+    assert (tmp_path / "results" / "t" / "pairs" / "img00x2_sr.png").is_file()

@@ -105,9 +105,11 @@ class SRModel(BaseModel):
         net.train(was_training)
         return out
 
-    def validation(self, loader: Any, it: int, save_dir: str | Path | None = None) -> dict[str, float]:
-        """Average metric values over ``loader`` (one image per batch); saves outputs to ``save_dir``."""
+    def validation(self, loader: Any, it: int | None, save_dir: str | Path | None = None) -> dict[str, float]:
+        """Average metric values over ``loader`` (one image per batch); saves outputs to ``save_dir``
+        (``<stem>/<stem>_<it>.png``, or ``<stem><val.suffix>.png`` when ``it`` is ``None``)."""
         metrics = (self.opt.get("val") or {}).get("metrics") or {}
+        suffix = (self.opt.get("val") or {}).get("suffix") or ""
         totals = {name: 0.0 for name in metrics}
         count = 0
         for batch in loader:
@@ -118,7 +120,9 @@ class SRModel(BaseModel):
                 totals[name] += fn(sr, gt, crop_border=mopt["crop_border"], test_y_channel=mopt["test_y_channel"])
             if save_dir is not None:
                 stem = Path(batch["lq_path"][0]).stem
-                write_image(Path(save_dir) / stem / f"{stem}_{it}.png", sr)
+                # during training one folder per image collects its iterations; a test run writes flat files
+                out = Path(save_dir) / (f"{stem}{suffix}.png" if it is None else f"{stem}/{stem}_{it}.png")
+                write_image(out, sr)
             count += 1
         return {name: total / max(count, 1) for name, total in totals.items()}
 
