@@ -17,6 +17,7 @@ from .hf import load_hf_model
 from .imresize import imresize
 from .layers import SwinBlock, SwinStage, SwinT, WindowAttention, WindowAttentionV2, shifted_window_mask
 from .metrics import calculate_psnr, calculate_ssim
+from .train.loop import train_pipeline
 
 __version__ = "0.1.0"
 
@@ -47,5 +48,6 @@ __all__ = [
     "reference_state_dict",
     "save_checkpoint",
     "shifted_window_mask",
+    "train_pipeline",
     "__version__",
 ]
