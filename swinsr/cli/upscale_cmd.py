@@ -104,7 +104,7 @@ def run_image_batch(
 
     result = run_jobs(jobs, process, console=err_console, quiet=quiet, debug=_debug(ctx))
     if not quiet:
-        err_console.print(summary_line(result, verb) + remark, highlight=False)
+        err_console.print(summary_line(result, verb) + remark, highlight=False, soft_wrap=True)
     raise typer.Exit(result.exit_code)
 
 

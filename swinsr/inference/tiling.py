@@ -201,8 +201,9 @@ def shrink_tile(tile: int, multiple: int = 8) -> int | None:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for CUDA/MPS out-of-memory errors (which are retried with a smaller tile)."""
+    """True for out-of-memory errors of any device (they are retried with a smaller tile)."""
     oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
     if oom_type is not None and isinstance(exc, oom_type):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)

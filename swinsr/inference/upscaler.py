@@ -208,7 +208,7 @@ class Upscaler:
                     batch_size=self._pick_batch(tile), device=self.device, progress=progress,
                 )
             except Exception as exc:
-                if self.device.type == "cpu" or not is_out_of_memory(exc):
+                if not is_out_of_memory(exc):
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
