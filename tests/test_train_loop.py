@@ -102,3 +102,25 @@ def test_test_pipeline_scores_a_checkpoint(tmp_path):
         expected.append(calculate_psnr(sr, read_image(p), 2, test_y_channel=True))
     assert abs(result["pairs"]["psnr"] - float(np.mean(expected))) < 1e-9
     assert (tmp_path / "results" / "t" / "pairs" / "img00x2_sr.png").is_file()
+
+
+def test_worker_processes_do_not_change_the_samples(tmp_path):
+    data = make_images(tmp_path / "hr", n=3, size=32)
+    runs = {}
+    for workers in (0, 2):
+        opt = tiny_options(data, name=f"w{workers}", total_iter=4)
+        opt["datasets"]["train"]["num_worker_per_gpu"] = workers
+        runs[workers] = [v["l_pix"] for _, v in train_pipeline(opt, root=tmp_path).losses]
+    assert runs[0] == runs[2]
+
+
+def test_self_ensemble_validation(tmp_path):
+    data = make_images(tmp_path / "hr", n=2, size=24)
+    results = {}
+    for ensemble in (False, True):
+        opt = tiny_options(data, name=f"e{int(ensemble)}", total_iter=1)
+        opt["train"]["ema_decay"] = 0.0
+        opt["datasets"]["val"] = {"name": "v", "type": "BicubicSRDataset", "dataroot_gt": str(data)}
+        opt["val"] = {"val_freq": 1, "self_ensemble": ensemble, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}}
+        results[ensemble] = train_pipeline(opt, root=tmp_path).metrics["v"]["psnr"]
+    assert results[True] != results[False] and all(5 < v < 60 for v in results.values())
