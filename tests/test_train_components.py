@@ -223,3 +223,28 @@ def test_basicsr_register_says_why_when_unavailable(monkeypatch):
 def test_loader_fields_cover_basicsr_dataset_keys():
     for key in ("num_worker_per_gpu", "batch_size_per_gpu", "dataset_enlarge_ratio", "prefetch_mode", "use_shuffle", "io_backend"):
         assert key in LOADER_FIELDS
+
+
+def test_sr_model_with_perceptual_loss_and_gradient_clipping(tmp_path):
+    from swinsr.train.models import SRModel
+    from swinsr.train.options import parse_options
+
+    from train_helpers import tiny_options
+
+    data = make_images(tmp_path / "hr", n=2, size=32)
+    weights = fake_vgg19_file(tmp_path / "vgg19.pth")
+    batch = {"lq": torch.rand(2, 3, 8, 8), "gt": torch.rand(2, 3, 16, 16)}
+    changes = {}
+    for clip in (None, 1e-12):
+        o = tiny_options(data)
+        o["train"]["perceptual_opt"] = {"type": "PerceptualLoss", "layer_weights": {"relu2_1": 1.0}, "vgg_weights": str(weights), "perceptual_weight": 0.1}
+        o["train"]["grad_clip_norm"] = clip
+        opt, _ = parse_options(o, root=tmp_path)
+        torch.manual_seed(0)
+        model = SRModel(opt, torch.device("cpu"))
+        before = [p.detach().clone() for p in model.net_g.parameters()]
+        losses = model.train_step(batch, 1)
+        assert set(losses) == {"l_pix", "l_percep"} and float(losses["l_percep"]) > 0
+        changes[clip] = sum(float((p.detach() - b).abs().sum()) for p, b in zip(model.net_g.parameters(), before))
+    # a gradient clipped to ~0 moves Adam's weights far less (its step is only scale-free above eps)
+    assert changes[1e-12] < 0.01 * changes[None]
