@@ -76,13 +76,14 @@ def test_tiles_are_batched_and_progress_reported():
     calls = []
 
     def forward(t):
-        calls.append(t.shape[0])
+        calls.append(tuple(t.shape))
         return nearest_x2(t)
 
     tiled_forward(forward, torch.rand(1, 3, 64, 64), scale=2, tile=16, overlap=8, align=8, batch_size=4,
                   progress=lambda d, n: seen.append((d, n)))
-    assert max(calls) == 4  # equal-shape tiles share a batch
-    assert seen[-1] == (16, 16) and sum(calls) == 16
+    assert max(n for n, *_ in calls) == 4  # equal-shape tiles share a batch
+    assert seen[-1] == (16, 16) and sum(n for n, *_ in calls) == 16
+    assert max(max(h, w) for *_, h, w in calls) <= 16 + 2 * 8  # device memory bounded by the tile
 
 
 def test_bad_tile_options_are_usage_errors():

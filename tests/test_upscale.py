@@ -371,3 +371,17 @@ def test_classifier_with_1000_classes_uses_imagenet_names():
     preds = Classifier(model).predict([rand((40, 40, 3))], topk=2)[0]
     assert len(preds) == 2 and preds[0].name == imagenet_class_names()[preds[0].index]
     assert preds[0].probability >= preds[1].probability
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_precisions_and_auto_tile(x2_model):
+    import copy
+
+    x = torch.rand(1, 3, 40, 48)
+    cpu = Upscaler(copy.deepcopy(x2_model), device="cpu", tile=16, tile_overlap=8).upscale_tensor(x)
+    fp32 = Upscaler(copy.deepcopy(x2_model), device="cuda", precision="fp32", tile=16, tile_overlap=8)
+    assert torch.allclose(fp32.upscale_tensor(x), cpu, atol=1e-3)
+    auto = Upscaler(copy.deepcopy(x2_model), device="cuda", tile="auto")
+    assert auto.precision == "bf16"
+    y = auto.upscale_tensor(x)
+    assert y.shape == (1, 3, 80, 96) and torch.isfinite(y).all() and auto.last_tile is None

@@ -18,7 +18,6 @@ from .upscale_cmd import (
     PRECISION_OPTION,
     QUIET_OPTION,
     RECURSIVE_OPTION,
-    SUFFIX_OPTION,
     TILE_OPTION,
     TILE_OVERLAP_OPTION,
     build_upscaler,

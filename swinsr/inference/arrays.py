@@ -35,12 +35,11 @@ def array_to_tensor(image: np.ndarray) -> torch.Tensor:
 
 def tensor_to_array(t: torch.Tensor, dtype: np.dtype, *, squeeze_channel: bool) -> np.ndarray:
     """``(1, C, H, W)`` float tensor -> ``(H, W, C)`` array of ``dtype`` (rounded, clipped); ``(H, W)`` if asked."""
-    arr = t[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     dtype = np.dtype(dtype)
+    img = t[0].detach().float().cpu().clamp(0, 1)  # a copy; scaled in place below to keep peak memory low
     if dtype in _INT_MAX:
-        arr = np.round(arr * _INT_MAX[dtype]).astype(dtype)
-    else:
-        arr = arr.astype(dtype)
+        img = img.mul_(_INT_MAX[dtype]).round_().to(torch.uint8 if dtype == np.uint8 else torch.int32)
+    arr = img.permute(1, 2, 0).numpy().astype(dtype)
     if squeeze_channel and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     return arr

@@ -152,7 +152,7 @@ def tiled_forward(
                 if progress is not None:
                     progress(done, total)
     assert out is not None
-    return (out / weight)[:, :, : h * scale, : w * scale]
+    return out.div_(weight)[:, :, : h * scale, : w * scale]  # in place: the output buffer is the big allocation
 
 
 def estimate_bytes_per_pixel(model: torch.nn.Module) -> float:

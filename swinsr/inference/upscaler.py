@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ ALPHA_MODES = ("model", "bicubic")
 MAX_TILE_BATCH = 16
 
 
-def _luma_free_mean(y: torch.Tensor) -> torch.Tensor:
+def _gray_from_replicated(y: torch.Tensor) -> torch.Tensor:
     # a gray input replicated to RGB gives (nearly) equal output channels: their mean is the gray result
     return y.mean(dim=1, keepdim=True)
 
@@ -140,7 +140,7 @@ class Upscaler:
         if c == self.in_chans:
             return self._forward(x)
         if c == 1 and self.in_chans == 3:
-            return _luma_free_mean(self._forward(x.expand(-1, 3, -1, -1)))
+            return _gray_from_replicated(self._forward(x.expand(-1, 3, -1, -1)))
         if self.in_chans == 1:
             # a gray model restores each colour channel as its own gray image
             n, _, h, w = x.shape
@@ -210,15 +210,20 @@ class Upscaler:
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if tile is None:
-                    tile = min(self._auto_tile(), shrink_tile(max(h, w), self.window_size) or MIN_TILE)
-                else:
-                    smaller = shrink_tile(tile, self.window_size)
-                    if smaller is None:
-                        raise
-                    tile = smaller
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            # out of the except block, the failed pass's tensors (held by the traceback) are freed
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if tile is None:
+                tile = min(self._auto_tile(), shrink_tile(max(h, w), self.window_size) or MIN_TILE)
+            else:
+                smaller = shrink_tile(tile, self.window_size)
+                if smaller is None:
+                    raise torch.OutOfMemoryError(
+                        f"out of memory on {self.device} even with {tile}-pixel tiles ({message}); "
+                        "try --device cpu, --precision bf16 or a smaller --tile-overlap"
+                    )
+                tile = smaller
 
     # ----------------------------------------------------------------- public API
     def upscale_tensor(self, x: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
@@ -279,5 +284,3 @@ def _as_array(image: Any) -> np.ndarray:
         return imageio.pil_to_array(image)
     raise OptionError(f"cannot upscale a {type(image).__name__}: pass a numpy array, PIL image or path")
 
-
-ProgressCallback = Callable[[int, int], None]
