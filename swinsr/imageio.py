@@ -148,7 +148,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise ImageError(f"{p}: empty file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # large photos are what an upscaler is for: only Pillow's hard limit (DecompressionBombError) applies
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             fmt = img.format or ""
             orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
@@ -163,7 +164,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{p}: not an image, or an unsupported format") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageError(f"{p}: image too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{p}: truncated or corrupt image ({exc})") from None

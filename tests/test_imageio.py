@@ -201,3 +201,12 @@ def test_float_arrays_are_written_as_16_bit():
     data, _ = encode_image(np.full((2, 2, 3), 0.5, np.float32), "PNG")
     back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert back.dtype == np.uint16 and int(back[0, 0, 0]) == 32768
+
+
+def test_decompression_bombs_are_refused_but_large_photos_are_not(tmp_path, monkeypatch):
+    write_image(tmp_path / "big.png", rand((20, 20)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # 400 px: above the warning limit, below the hard one
+    assert read_image(tmp_path / "big.png").array.shape == (20, 20)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageError, match="too large"):
+        read_image(tmp_path / "big.png")
