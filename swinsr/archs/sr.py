@@ -81,7 +81,8 @@ class RSTB(nn.Module):
 
     def forward(self, x: torch.Tensor, x_size: tuple[int, int]) -> torch.Tensor:
         y, _ = self.residual_group(x, x_size)
-        y = self.conv(patch_unembed(y, x_size))
+        # channels-last views: the convolution reads and writes token order, no NCHW copies
+        y = self.conv(patch_unembed(y, x_size, channels_last=True))
         if self.patch_embed is not None:
             y, _ = self.patch_embed(y)
         else:
@@ -255,7 +256,7 @@ class SwinSRBase(nn.Module):
         x = self.pos_drop(x)
         for layer in self.layers:
             x = layer(x, x_size)
-        return patch_unembed(self.norm(x), x_size)
+        return patch_unembed(self.norm(x), x_size, channels_last=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Restore a batch ``(B, C, H, W)`` of images in ``[0, 1]``; any H and W.
@@ -264,7 +265,8 @@ class SwinSRBase(nn.Module):
         (``aux`` is the low-resolution auxiliary image at the padded input size).
         """
         h, w = x.shape[2:]
-        x = self.pad_to_window(x)
+        # channels-last end to end: every conv then works on (and hands back) token order
+        x = self.pad_to_window(x).contiguous(memory_format=torch.channels_last)
         mean = self.mean.type_as(x)
         x = (x - mean) * self.img_range
         up = self.upsampler
@@ -296,8 +298,8 @@ class SwinSRBase(nn.Module):
                 x = self.conv_last(x[:, :, : h * self.upscale, : w * self.upscale] + bicubic)
                 aux = aux / self.img_range + mean
         x = x / self.img_range + mean
-        x = x[:, :, : h * self.upscale, : w * self.upscale]
-        return (x, aux) if aux is not None else x
+        x = x[:, :, : h * self.upscale, : w * self.upscale].contiguous()
+        return (x, aux.contiguous()) if aux is not None else x
 
 
 @ARCH_REGISTRY.register()

@@ -2,7 +2,9 @@
 
 Both versions share the projection and the fused ``scaled_dot_product_attention`` call; they
 differ only in how queries are scaled and where the per-head position bias comes from. The
-shift mask is handed in by the block, already cached per feature-map size.
+block hands over a grid of windows (:meth:`WindowAttentionBase.forward_grid`); the position
+bias and the four distinct shift masks are folded together once and cached in eval. A
+reference-style plain path (see :mod:`swinsr.layers.fastpath`) is kept for comparison.
 
 Parameter names follow the reference implementations exactly (``qkv``, ``proj``,
 ``relative_position_bias_table``, ``logit_scale``, ``q_bias``, ``v_bias``, ``cpb_mlp``), so
@@ -15,11 +17,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fastpath import caching_allowed, fast_path_enabled
 from .position import log_spaced_relative_coords, relative_position_index
+from .windows import border_mask_patterns, compute_shifted_window_mask
 
 
 class WindowAttentionBase(nn.Module):
-    """Shared parts: qkv/proj projections, dropout and the attention kernel call."""
+    """Shared parts: qkv/proj projections, dropout, the attention kernels and the bias cache."""
 
     version: int = 0
 
@@ -36,16 +40,63 @@ class WindowAttentionBase(nn.Module):
         # Derived, never trained: recomputed from the window size, so checkpoints saved for any
         # training size load (see swinsr.checkpoint for the reference-layout copies).
         self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
+        # (key, tensor) of the last bias (+ border masks) computed in eval; see _cached_masks
+        self._mask_cache: tuple[tuple, torch.Tensor] | None = None
 
     def position_bias(self) -> torch.Tensor:
-        """The ``(heads, N, N)`` additive position bias for one window."""
+        """The ``(heads, N, N)`` additive position bias for one window (always recomputed)."""
+        raise NotImplementedError
+
+    def _bias_sources(self) -> list[torch.Tensor]:
+        """The tensors :meth:`position_bias` is computed from (the cache watches them)."""
         raise NotImplementedError
 
     def _qkv(self, x: torch.Tensor) -> torch.Tensor:
         return self.qkv(x)
 
-    def _scale_qk(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prepare_qk(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Queries and keys ready for ``softmax(scale * q @ k^T + bias)``, and that ``scale``."""
         raise NotImplementedError
+
+    def _cache_key(self, shift_size: int, device: torch.device, dtype: torch.dtype) -> tuple | None:
+        """Identity of everything the cached masks depend on, or ``None`` when caching is off.
+
+        Weights are tracked by storage and in-place version counter, so an optimizer step,
+        ``load_state_dict`` or ``.to()`` invalidates the cache. Training, and autograd through
+        the bias parameters, always recompute (the bias needs its gradient).
+        """
+        if self.training or not caching_allowed():
+            return None
+        sources = self._bias_sources()
+        if torch.is_grad_enabled() and any(t.requires_grad for t in sources):
+            return None
+        try:
+            versions = tuple((t.data_ptr(), t._version) for t in sources)
+        except RuntimeError:  # inference tensors have no version counter
+            return None
+        return (shift_size, device, dtype, torch.is_inference_mode_enabled(), versions)
+
+    def _cached_masks(self, shift_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Additive masks for the window groups: ``(1, heads, N, N)`` or ``(4, heads, N, N)``.
+
+        Row 0 is the position bias alone (unshifted blocks, interior windows); with a shift,
+        rows 1-3 add the right-column, bottom-row and corner masks of
+        :func:`~swinsr.layers.windows.border_mask_patterns`. In eval the result is computed once
+        and reused by every forward until the weights change; for V2 that also means the
+        continuous-position-bias MLP runs once, not once per forward.
+        """
+        key = self._cache_key(shift_size, device, dtype)
+        if key is not None and self._mask_cache is not None and self._mask_cache[0] == key:
+            return self._mask_cache[1]
+        bias = self.position_bias().to(device=device, dtype=dtype)
+        if shift_size:
+            patterns = border_mask_patterns(self.window_size, shift_size, device, dtype)
+            masks = torch.cat([bias[None], bias[None] + patterns[:, None]])
+        else:
+            masks = bias[None]
+        if key is not None:
+            self._mask_cache = (key, masks)
+        return masks
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attend within windows.
@@ -55,18 +106,78 @@ class WindowAttentionBase(nn.Module):
             mask: optional additive mask broadcastable to ``(..., N, N)`` per window; for
                 shifted windows the block passes ``(nW, 1, N, N)`` with batch dims ``(B, nW)``.
         """
+        if not fast_path_enabled():
+            return self._forward_plain(x, mask)
         *lead, n, c = x.shape
-        qkv = self._qkv(x).view(*lead, n, 3, self.num_heads, c // self.num_heads)
-        qkv = qkv.movedim(-3, 0).transpose(-2, -3)  # 3, ..., heads, N, d
-        q, k, v = qkv.unbind(0)
-        q, k = self._scale_qk(q, k)
-        bias = self.position_bias().to(q.dtype)
+        qkv = self._qkv(x).view(-1, n, 3, self.num_heads, c // self.num_heads)
+        bias = self._cached_masks(0, x.device, qkv.dtype)[0]
         if mask is not None:
-            bias = bias + mask.to(q.dtype)
+            bias = bias + mask.to(qkv.dtype)
+        bias = bias.expand(*lead, self.num_heads, n, n).reshape(-1, self.num_heads, n, n)
+        out = self._attend(qkv, bias)
+        return self.proj_drop(self.proj(out.view(*lead, n, c)))
+
+    def _attend(self, qkv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fused attention on ``(windows, N, 3, heads, d)`` projections -> ``(windows, N, C)``.
+
+        Inputs are kept 4-D (windows, heads, N, d) with a 4-D mask: that is the layout the fused
+        CPU/CUDA kernels accept; other ranks silently fall back to a much slower math path.
+        """
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, scale = self._prepare_qk(q, k)
+        if mask.dim() == 3:
+            mask = mask[None]
+        # the kernel applies the scale itself: one pass over q saved
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.attn_drop_p if self.training else 0.0, scale=1.0
+            q, k, v, attn_mask=mask, dropout_p=self.attn_drop_p if self.training else 0.0, scale=scale
         )
-        out = out.transpose(-2, -3).reshape(*lead, n, c)
+        return out.transpose(1, 2).reshape(qkv.shape[0], qkv.shape[1], -1)
+
+    def forward_grid(self, x: torch.Tensor, shift_size: int = 0) -> torch.Tensor:
+        """Attend within a grid of (shifted) windows ``(B, nh, nw, N, C)`` -> same shape.
+
+        ``shift_size > 0`` means the map was cyclically shifted before partitioning: the
+        windows are then processed in four groups (interior, right column, bottom row,
+        corner), each with one shared bias + mask, so no per-window mask is ever built.
+        """
+        if not fast_path_enabled():
+            b, nh, nw, n, c = x.shape
+            mask = None
+            if shift_size:
+                ws = self.window_size
+                mask = compute_shifted_window_mask(nh * ws, nw * ws, ws, shift_size, x.device, x.dtype)[:, None]
+            return self._forward_plain(x.reshape(b, nh * nw, n, c), mask).view(b, nh, nw, n, c)
+        b, nh, nw, n, c = x.shape
+        qkv = self._qkv(x)
+        # the projection's dtype, not the input's: under autocast the kernel wants them equal
+        masks = self._cached_masks(shift_size, x.device, qkv.dtype)
+        if not shift_size:
+            out = self._attend(qkv.view(-1, n, 3, self.num_heads, c // self.num_heads), masks[0])
+            return self.proj_drop(self.proj(out.view(b, nh, nw, n, c)))
+        out = qkv.new_empty(b, nh, nw, n, c)
+        inner, last_h, last_w = slice(0, nh - 1), slice(nh - 1, nh), slice(nw - 1, nw)
+        groups = ((inner, slice(0, nw - 1)), (inner, last_w), (last_h, slice(0, nw - 1)), (last_h, last_w))
+        for mask, (rows, cols) in zip(masks, groups):
+            part = qkv[:, rows, cols]
+            if part.numel() == 0:  # a one-window-high/wide map has no interior
+                continue
+            gh, gw = part.shape[1], part.shape[2]
+            res = self._attend(part.reshape(-1, n, 3, self.num_heads, c // self.num_heads), mask)
+            out[:, rows, cols] = res.view(b, gh, gw, n, c)
+        return self.proj_drop(self.proj(out))
+
+    def _forward_plain(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Reference-style attention: explicit logits, bias gathered now, softmax, no caches."""
+        *lead, n, c = x.shape
+        heads = self.num_heads
+        qkv = self._qkv(x.reshape(-1, n, c)).reshape(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        q, k, scale = self._prepare_qk(q, k)
+        attn = (q * scale) @ k.transpose(-2, -1) + self.position_bias().to(x.dtype).unsqueeze(0)
+        if mask is not None:
+            attn = (attn.view(*lead, heads, n, n) + mask.to(x.dtype)).view(-1, heads, n, n)
+        attn = F.dropout(attn.softmax(dim=-1), self.attn_drop_p, self.training)
+        out = (attn @ v).transpose(1, 2).reshape(*lead, n, c)
         return self.proj_drop(self.proj(out))
 
     def extra_repr(self) -> str:
@@ -108,8 +219,11 @@ class WindowAttention(WindowAttentionBase):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         return bias.view(n, n, -1).permute(2, 0, 1)
 
-    def _scale_qk(self, q, k):
-        return q * self.scale, k
+    def _bias_sources(self) -> list[torch.Tensor]:
+        return [self.relative_position_bias_table, self.relative_position_index]
+
+    def _prepare_qk(self, q, k):
+        return q, k, self.scale
 
 
 class WindowAttentionV2(WindowAttentionBase):
@@ -169,9 +283,13 @@ class WindowAttentionV2(WindowAttentionBase):
         bias = table[self.relative_position_index.view(-1)].view(n, n, -1).permute(2, 0, 1)
         return 16 * torch.sigmoid(bias)
 
-    def _scale_qk(self, q, k):
+    def _bias_sources(self) -> list[torch.Tensor]:
+        return [*self.cpb_mlp.parameters(), self.relative_coords_table, self.relative_position_index]
+
+    def _prepare_qk(self, q, k):
+        # per-head temperature: folded into q, so the kernel's own scale is 1
         scale = torch.clamp(self.logit_scale, max=self._max_logit_scale).exp()
-        return F.normalize(q, dim=-1) * scale.to(q.dtype), F.normalize(k, dim=-1)
+        return F.normalize(q, dim=-1) * scale.to(q.dtype), F.normalize(k, dim=-1), 1.0
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", pretrained_window_size={self.pretrained_window_size}"

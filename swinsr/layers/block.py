@@ -11,7 +11,16 @@ import torch.nn as nn
 
 from .attention import WindowAttention, WindowAttentionV2
 from .mlp import DropPath, Mlp
-from .windows import cyclic_shift, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
+from .fastpath import fast_path_enabled
+from .windows import (
+    compute_shifted_window_mask,
+    cyclic_shift,
+    pad_to_multiple,
+    shifted_window_mask,
+    window_gather_indices,
+    window_partition,
+    window_reverse,
+)
 
 Size = tuple[int, int]
 
@@ -86,10 +95,17 @@ class SwinBlock(nn.Module):
         ws, shift = self.window_size, self.shift_size
         x = pad_to_multiple(x.view(b, h, w, c), ws)
         hp, wp = x.shape[1], x.shape[2]
+        if fast_path_enabled():
+            # one gather does pad-free shift + partition, one gather does reverse + unshift + crop
+            order, inverse = window_gather_indices(hp, wp, ws, shift, x.device, crop=(h, w))
+            windows = x.reshape(b, hp * wp, c).index_select(1, order).view(b, hp // ws, wp // ws, ws * ws, c)
+            windows = self.attn.forward_grid(windows, shift)
+            return windows.view(b, hp * wp, c).index_select(1, inverse)
+        # plain path, as the reference: a (nW, N, N) mask rebuilt in every shifted block
         windows = window_partition(cyclic_shift(x, shift), ws)  # B, nW, N, C
         mask = None
         if shift:
-            mask = shifted_window_mask(hp, wp, ws, shift, x.device, x.dtype)[:, None]  # nW, 1, N, N
+            mask = compute_shifted_window_mask(hp, wp, ws, shift, x.device, x.dtype)[:, None]  # nW, 1, N, N
         windows = self.attn(windows, mask)
         x = cyclic_shift(window_reverse(windows, ws, hp, wp), -shift)
         if hp != h or wp != w:

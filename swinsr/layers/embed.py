@@ -52,9 +52,15 @@ class PatchEmbed(nn.Module):
         return x, size
 
 
-def patch_unembed(x: torch.Tensor, x_size: Size) -> torch.Tensor:
-    """Tokens ``(B, H*W, C)`` -> image ``(B, C, H, W)``."""
+def patch_unembed(x: torch.Tensor, x_size: Size, channels_last: bool = False) -> torch.Tensor:
+    """Tokens ``(B, H*W, C)`` -> image ``(B, C, H, W)``.
+
+    With ``channels_last=True`` the result is a zero-copy ``torch.channels_last`` view of the
+    tokens (what the SR networks feed their convolutions); otherwise a contiguous NCHW tensor.
+    """
     b, _, c = x.shape
+    if channels_last:
+        return x.view(b, x_size[0], x_size[1], c).permute(0, 3, 1, 2)
     return x.transpose(1, 2).reshape(b, c, x_size[0], x_size[1])
 
 

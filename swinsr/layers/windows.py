@@ -11,6 +11,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from .fastpath import caching_allowed
+
 # The reference implementations fill masked logits with -100 rather than -inf: after the
 # softmax the masked weights are ~e-44, not exactly zero. Keeping the same constant is what
 # makes outputs bit-comparable with released checkpoints.
@@ -63,16 +65,93 @@ def _region_ids(height: int, width: int, window_size: int, shift_size: int) -> t
     return ids
 
 
-@functools.lru_cache(maxsize=64)
-def _shifted_window_mask_cached(
+def compute_shifted_window_mask(
     height: int, width: int, window_size: int, shift_size: int, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
+    """Uncached :func:`shifted_window_mask` (what the reference rebuilds in every block)."""
     ids = _region_ids(height, width, window_size, shift_size)
     windows = window_partition(ids[None, :, :, None], window_size)[0, :, :, 0]  # nW, N
     different = windows[:, None, :] != windows[:, :, None]
     mask = torch.zeros(different.shape, dtype=dtype)
     mask.masked_fill_(different, MASK_FILL_VALUE)
     return mask.to(device)
+
+
+_shifted_window_mask_cached = functools.lru_cache(maxsize=64)(compute_shifted_window_mask)
+
+
+@functools.lru_cache(maxsize=64)
+def _border_mask_patterns_cached(
+    window_size: int, shift_size: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    # On a 2 x 2 window grid the windows are, in order: interior, right column, bottom row,
+    # corner; every larger grid repeats exactly these four masks (see border_mask_patterns).
+    side = 2 * window_size
+    return compute_shifted_window_mask(side, side, window_size, shift_size, device, dtype)[1:].contiguous()
+
+
+def border_mask_patterns(
+    window_size: int,
+    shift_size: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The three distinct non-zero shift masks, ``(3, N, N)``: right column, bottom row, corner.
+
+    After the cyclic shift only the last window row and column mix pixels from regions that
+    were not neighbours, and which regions meet depends only on the position inside the
+    window. So for *any* map size, every window of the last column (except the corner) has
+    the same mask, every window of the last row has another, the corner a third, and all other
+    windows none. Attention can therefore run on four window groups with one broadcast mask
+    each instead of a ``(nW, N, N)`` mask (see :meth:`WindowAttentionBase.forward_grid`).
+    Cached per (window, shift, device, dtype); treat the result as read-only.
+    """
+    if shift_size <= 0:
+        raise ValueError("border_mask_patterns needs shift_size > 0")
+    return _border_mask_patterns_cached(int(window_size), int(shift_size), torch.device(device), dtype)
+
+
+def _window_order(height: int, width: int, window_size: int, shift_size: int, device: torch.device) -> torch.Tensor:
+    ids = torch.arange(height * width, device=device).view(1, height, width, 1)
+    return window_partition(cyclic_shift(ids, shift_size), window_size).reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _window_gather_indices_cached(
+    height: int, width: int, crop: tuple[int, int], window_size: int, shift_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    order = _window_order(height, width, window_size, shift_size, device)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=device)
+    inverse = inverse.view(height, width)[: crop[0], : crop[1]].reshape(-1)
+    return order, inverse
+
+
+def window_gather_indices(
+    height: int,
+    width: int,
+    window_size: int,
+    shift_size: int = 0,
+    device: torch.device | str = "cpu",
+    crop: tuple[int, int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token indices that fuse shift + partition (and reverse + unshift + crop) into one gather.
+
+    For a row-major ``height x width`` map (window multiples), ``order`` lists, in (shifted)
+    window order, the source token of each window slot: ``tokens.index_select(1, order)`` equals
+    ``window_partition(cyclic_shift(x, shift), ws)`` flattened, but copies the data once instead
+    of twice. ``inverse`` maps back and drops padding: ``windows.index_select(1, inverse)`` is the
+    unshifted ``crop`` (default: the full map) in row-major order. Cached per arguments.
+    """
+    if not caching_allowed():
+        # graph capture: keep sizes symbolic (no int()), so exported graphs take any H and W
+        return _window_gather_indices_cached.__wrapped__(
+            height, width, crop or (height, width), window_size, shift_size, torch.device(device)
+        )
+    crop = (int(height), int(width)) if crop is None else (int(crop[0]), int(crop[1]))
+    return _window_gather_indices_cached(
+        int(height), int(width), crop, int(window_size), int(shift_size), torch.device(device)
+    )
 
 
 def shifted_window_mask(

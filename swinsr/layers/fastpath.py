@@ -1,0 +1,58 @@
+"""Run-time switch between the fast attention path and the plain (reference-style) path.
+
+The fast path (default) folds the position bias and the shift mask into one additive mask for
+``F.scaled_dot_product_attention``, caches what does not change between forwards, and splits
+shifted windows into four groups that each share one mask. The plain path computes attention
+the way the reference implementations do (explicit ``q @ k^T``, softmax, a per-window mask
+rebuilt in every block, no caches). Both give the same outputs within float rounding; the plain
+path exists so tests can prove that and benchmarks can time both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+_fast_path = True
+
+
+def fast_path_enabled() -> bool:
+    """Whether Swin blocks currently use the fast attention path."""
+    return _fast_path
+
+
+def set_fast_path(enabled: bool) -> bool:
+    """Select the fast (``True``) or plain (``False``) path process-wide; returns the old value."""
+    global _fast_path
+    previous, _fast_path = _fast_path, bool(enabled)
+    return previous
+
+
+@contextlib.contextmanager
+def plain_path() -> Iterator[None]:
+    """Context manager: run Swin blocks the reference way (explicit attention, no caches)."""
+    previous = set_fast_path(False)
+    try:
+        yield
+    finally:
+        set_fast_path(previous)
+
+
+def caching_allowed() -> bool:
+    """Per-module caches are skipped while tracing, compiling or exporting.
+
+    Graph capture must see the computation itself (so the exported/compiled graph recomputes
+    or constant-folds it), not a Python-side tensor cache.
+    """
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return False
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None:
+        if compiler.is_compiling():
+            return False
+        is_exporting = getattr(compiler, "is_exporting", None)
+        if is_exporting is not None and is_exporting():
+            return False
+    return True
