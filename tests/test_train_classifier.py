@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 import swinsr
@@ -21,6 +22,7 @@ def colour_classes(root, n=6, size=32):
     return root
 
 
+@pytest.mark.slow
 def test_classifier_trains_with_adamw_cosine_and_label_smoothing(tmp_path):
     root = colour_classes(tmp_path / "cls")
     opt = {

@@ -66,6 +66,7 @@ def test_unknown_keys_warn(tmp_path, data):
         (lambda o: o.update(val={"val_freq": 2, "metrics": {"psnr": {"type": "calculate_lpips"}}}), "val.metrics.psnr.type"),
         (lambda o: o["train"].update(perceptual_opt={"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_weights": "/no/vgg19.pth"}), "train.perceptual_opt.vgg_weights"),
         (lambda o: o["datasets"]["train"].update(color="cmyk"), "datasets.train.color"),
+        (lambda o: o["datasets"]["train"].update(color="gray"), "network_g.in_chans is 3"),
     ],
 )
 def test_bad_options_fail_fast_naming_the_key(tmp_path, data, mutate, expected):

@@ -141,9 +141,11 @@ def train_pipeline(
     """
     opt, warnings = parse_options(options, force_yml=force_yml, debug=debug, root=root)
     info = init_distributed(launcher, opt["dist_params"], local_rank, use_cuda=opt.get("num_gpu") != 0)
+    threads = torch.get_num_threads()
     try:
         return _run(opt, warnings, info, auto_resume=auto_resume, debug=debug)
     finally:
+        torch.set_num_threads(threads)  # num_threads applies to this run only, not to the caller's process
         close_logger()
         if info.distributed and dist.is_initialized():
             dist.destroy_process_group()

@@ -60,6 +60,11 @@ class SRModel(BaseModel):
         upscale = int(net.get("upscale", 2)) if upsampler else 1
         if upscale != opt["scale"]:
             raise OptionError(f"scale: {opt['scale']} does not match network_g.upscale {upscale} (upsampler {upsampler!r})")
+        in_chans = int(net.get("in_chans", 3))
+        for key, d in opt["datasets"].items():
+            channels = 1 if d.get("color") == "gray" else 3
+            if channels != in_chans:
+                raise OptionError(f"datasets.{key}.color: {d.get('color')!r} images have {channels} channel(s) but network_g.in_chans is {in_chans}")
 
     def setup_losses(self, train: Mapping[str, Any]) -> None:
         self.cri_pix = build_loss(train["pixel_opt"], "train.pixel_opt").to(self.device) if train.get("pixel_opt") else None
