@@ -44,7 +44,8 @@ class Upscaler:
 
     Args:
         model: an ``nn.Module`` from :func:`swinsr.load_model` / :mod:`swinsr.zoo`, or a registered
-            model name or checkpoint path (resolved with :func:`swinsr.zoo.resolve_model`).
+            model name or checkpoint path (resolved with :func:`swinsr.zoo.resolve_model`). The
+            module is put in eval mode and moved to ``device``.
         tile: ``None`` (whole image at once), a tile side in input pixels, or ``"auto"`` (largest
             tile that fits free device memory; a fixed 2 GiB budget on CPU). Each tile is run with
             ``tile_overlap`` pixels of context on every side, so the model sees up to
