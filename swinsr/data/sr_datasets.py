@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+import torch
 
 from ..errors import OptionError
 from ..imresize import bicubic_downscale, imresize
@@ -35,6 +37,17 @@ def gt_paths(opt: Mapping[str, Any], key: str = "dataroot_gt") -> list[Path]:
             raise OptionError(f"{key}: no images found in {root}")
         paths.extend(found)
     return paths
+
+
+def bicubic_lr_patch(gt: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-bicubic ``1/scale`` downscale of a ``uint8`` ``(H, W, C)`` patch, rounded to ``uint8``.
+
+    Goes through the torch path of :func:`~swinsr.imresize.imresize` (same MATLAB semantics,
+    including rounding between the two passes), which is about 5x faster than the numpy path
+    on patch-sized inputs.
+    """
+    chw = torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1)))
+    return imresize(chw, 1.0 / scale).numpy().transpose(1, 2, 0)
 
 
 def drop_small(store: ImageStore, size: int, what: str) -> None:
@@ -130,11 +143,11 @@ class BicubicSRDataset(OptionDataset):
         path = str(self.store.paths[index])
         if self.is_train:
             (gt,) = augment([random_crop(img, self.opt["gt_size"], rng, path=path)], rng, hflip=self.opt["use_hflip"], rot=self.opt["use_rot"])
-            lq = imresize(gt, 1.0 / self.scale)
+            lq = bicubic_lr_patch(gt, self.scale)
         else:
             lq = bicubic_downscale(img, self.scale)
             gt = img[: lq.shape[0] * self.scale, : lq.shape[1] * self.scale]
         return {"lq": to_tensor(lq), "gt": to_tensor(gt), "lq_path": path, "gt_path": path}
 
 
-__all__ = ["BicubicSRDataset", "PairedImageDataset", "gt_paths", "drop_small"]
+__all__ = ["BicubicSRDataset", "PairedImageDataset", "bicubic_lr_patch", "drop_small", "gt_paths"]
