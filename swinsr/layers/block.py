@@ -113,11 +113,23 @@ class SwinBlock(nn.Module):
         return x.reshape(b, h * w, c)
 
     def forward(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            # half precision only inside the projections and attention: the residual stream and
+            # the normalisations stay fp32, so long residual sums cannot overflow in fp16
+            x = x.float()
         if self.version == 1:
-            x = x + self.drop_path(self._window_attention(self.norm1(x), x_size))
-            return x + self.drop_path(self.mlp(self.norm2(x)))
-        x = x + self.drop_path(self.norm1(self._window_attention(x, x_size)))
-        return x + self.drop_path(self.norm2(self.mlp(x)))
+            x = x + self.drop_path(self._window_attention(self._norm(self.norm1, x), x_size))
+            return x + self.drop_path(self.mlp(self._norm(self.norm2, x)))
+        x = x + self.drop_path(self._norm(self.norm1, self._window_attention(x, x_size)))
+        return x + self.drop_path(self._norm(self.norm2, self.mlp(x)))
+
+    @staticmethod
+    def _norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``norm(x)``, in fp32 when autocast is on (no-op cost otherwise)."""
+        if not torch.is_autocast_enabled(x.device.type):
+            return norm(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return norm(x.float())
 
     def reference_buffers(self) -> dict[str, torch.Tensor]:
         """The derived buffers the reference implementation stores in its state dict."""

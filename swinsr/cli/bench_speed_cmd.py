@@ -1,0 +1,81 @@
+"""``swinsr bench-speed``: inference and training speed of the Swin SR models."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .app import app, console, err_console
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@app.command("bench-speed")
+def bench_speed_command(
+    models: str = typer.Option("swinir-s-x4", "--models", help="Comma-separated presets: swinir-s-x4, swinir-m-x4, swin2sr-s-x4."),
+    sizes: str = typer.Option("128", "--sizes", help="Comma-separated LR input sides in pixels, e.g. 128,256."),
+    modes: Optional[str] = typer.Option(
+        None, "--modes", help="Comma-separated: eager (fast fp32), plain (reference-style fp32), compiled, bf16, "
+        "reference (needs --reference-dir). Default: eager,plain on CPU; eager,compiled,bf16 on CUDA."
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Timed runs per mode (interleaved; the median is reported)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: PyTorch's choice)."),
+    reference_dir: Optional[Path] = typer.Option(
+        None, "--reference-dir", help="Folder with the reference network_swinir.py (and a timm stub) to time it too."
+    ),
+    train: bool = typer.Option(False, "--train", help="Also time a training step (SwinIR-S x4, batch 16, 64x64 LR)."),
+    train_batch: int = typer.Option(16, "--train-batch", min=1, help="Batch size of the training-step timing."),
+    tiled: Optional[str] = typer.Option(
+        None, "--tiled", help="Comma-separated output sides (e.g. 512,1024,2048,4096): peak memory of the tiled Upscaler."
+    ),
+    tile: int = typer.Option(128, "--tile", help="Tile side (LR pixels) for --tiled."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all rows to this JSON file."),
+) -> None:
+    """Seconds per image, output megapixels per second and peak memory, per model, size and mode.
+
+    Models have random weights (speed does not depend on them); modes are timed interleaved and
+    the median is reported, so other load on the machine affects all modes alike.
+    """
+    import torch
+
+    from ..checkpoint import _atomic_write
+    from ..inference import resolve_device
+    from ..speed import bench_inference, bench_tiled_memory, bench_train_step
+    from ..speed import threads as thread_ctx
+
+    dev = resolve_device(device)
+    mode_list = _split(modes) if modes else (["eager", "compiled", "bf16"] if dev.type == "cuda" else ["eager", "plain"])
+    if reference_dir is not None and "reference" not in mode_list:
+        mode_list.append("reference")
+    log = lambda s: err_console.print(s, highlight=False)  # noqa: E731
+    results = []
+    with thread_ctx(threads):
+        err_console.print(f"device {dev}, {torch.get_num_threads()} threads, load average {os.getloadavg()}")
+        for name in _split(models):
+            for size in map(int, _split(sizes)):
+                results += bench_inference(name, size, mode_list, device=dev, rounds=rounds,
+                                           reference_dir=reference_dir, log=log)
+        if train:
+            results += bench_train_step(batch=train_batch, device=dev, log=log)
+        if tiled:
+            results += bench_tiled_memory("swinir-s-x4", [int(s) for s in _split(tiled)], tile=tile, device=dev, log=log)
+    table = Table(title=f"swinsr speed ({dev}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f})")
+    for col in ("model", "LR size", "mode", "s/image", "out MP/s", "peak MB", "max |diff| vs eager"):
+        table.add_column(col, no_wrap=True)
+    for r in results:
+        table.add_row(
+            r.model, str(r.size), r.mode, f"{r.seconds:.3f}", f"{r.out_mpix_per_s:.3f}",
+            "-" if r.peak_mb is None else f"{r.peak_mb:.0f}", "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}",
+        )
+    console.print(table, width=max(console.width, 120))
+    if json_out is not None:
+        payload = json.dumps({"load_average": os.getloadavg(), "rows": [r.to_dict() for r in results]}, indent=2)
+        _atomic_write(json_out, lambda tmp: Path(tmp).write_text(payload))

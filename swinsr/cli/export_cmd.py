@@ -1,0 +1,35 @@
+"""``swinsr export``: a model as an ONNX graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app, console, err_console
+
+
+@app.command("export")
+def export_command(
+    model: str = typer.Argument(..., help="Checkpoint path or embedded model name (see 'swinsr models')."),
+    output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write (atomically; parent folders are created)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset version (17 or newer)."),
+    tile: Optional[int] = typer.Option(
+        None, "--tile", help="Fix the input to TILE x TILE pixels (rounded up to the window size). "
+        "Default: dynamic height and width (multiples of the window size)."
+    ),
+) -> None:
+    """Export a model to ONNX with a dynamic batch and, unless --tile is given, dynamic height and width."""
+    from ..errors import OptionError
+    from ..export import export_onnx
+    from ..zoo import resolve_model
+
+    if output.exists() and output.is_dir():
+        raise OptionError(f"-o {output}: is a folder; give a file name such as {output / 'model.onnx'}")
+    net = resolve_model(model, device="cpu")
+    err_console.print(f"exporting {type(net).__name__} to ONNX (opset {opset}); this traces the model and can take minutes")
+    path = export_onnx(net, output, opset=opset, tile=tile)
+    ws = getattr(net, "window_size", 1)
+    shape = f"{tile}x{tile}" if tile else f"H and W multiples of {ws}"
+    console.print(f"wrote {path} (input 'input' N x {getattr(net, 'in_chans', 3)} x {shape}, float32 in [0, 1])")

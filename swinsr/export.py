@@ -1,0 +1,107 @@
+"""Deployment helpers: ``torch.compile`` with static tile shapes, and ONNX export.
+
+Both capture the fast attention path. Inside a captured graph the per-module caches are
+bypassed (see :func:`swinsr.layers.fastpath.caching_allowed`): the position bias, the four
+shift masks and the window gather indices become part of the graph, so an exported model
+computes them itself for whatever height and width it is given.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .checkpoint import _atomic_write
+from .errors import OptionError
+
+#: Largest side (input pixels) an exported graph with dynamic height/width accepts.
+MAX_DYNAMIC_SIDE = 8192
+
+
+def compile_model(
+    model: nn.Module, tile: int | None = None, *, mode: str | None = None, batch: int = 1, **compile_kwargs: Any
+) -> nn.Module:
+    """``torch.compile`` a model for fixed-size tiles (static shapes: no per-image recompiles).
+
+    ``dynamic=False`` makes each distinct input shape compile once and then run the specialised
+    graph; feed it equally sized tiles (what :class:`swinsr.Upscaler` does with a fixed ``tile``)
+    and it compiles once (twice with a padded last batch). When ``tile`` is given the graph is
+    compiled right away on a ``(batch, C, tile, tile)`` input so the first real call is fast.
+    ``mode`` is passed to ``torch.compile`` (e.g. ``"max-autotune"`` on CUDA).
+    """
+    compiled = torch.compile(model, dynamic=False, mode=mode, **compile_kwargs)
+    if tile is not None:
+        param = next(model.parameters())
+        channels = int(getattr(model, "in_chans", 3))
+        with torch.inference_mode():
+            compiled(torch.rand(batch, channels, tile, tile, device=param.device, dtype=param.dtype))
+    return compiled
+
+
+def _window_multiple(model: nn.Module) -> int:
+    return int(getattr(model, "window_size", 1) or 1)
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    opset: int = 17,
+    tile: int | None = None,
+    dynamic_size: bool = True,
+    example_size: int | None = None,
+) -> Path:
+    """Export an SR/restoration model to ONNX, written atomically (temp file + rename).
+
+    The graph always takes a dynamic batch. With ``dynamic_size`` (the default, ``tile=None``)
+    height and width are dynamic too, as multiples of the model's window size between 2 and
+    ``MAX_DYNAMIC_SIDE // window`` windows per side (pad other sizes before feeding them; the
+    shift masks and window indices are computed inside the graph). With ``tile`` the graph is
+    fixed to ``tile x tile`` inputs (rounded up to a window multiple), which some runtimes
+    optimise better.
+
+    Input ``input`` ``(N, C, H, W)`` float32 in [0, 1]; output ``output`` ``(N, C, sH, sW)``
+    (plus ``aux`` for Swin2SR's ``pixelshuffle_aux`` head).
+    """
+    path = Path(path)
+    if opset < 17:
+        raise OptionError(f"--opset {opset}: ONNX export needs opset 17 or newer (LayerNormalization)")
+    ws = _window_multiple(model)
+    model = model.eval().float().cpu()
+    channels = int(getattr(model, "in_chans", 3))
+    if tile is not None:
+        if tile < ws:
+            raise OptionError(f"--tile {tile}: must be at least the window size {ws}")
+        side = -(-tile // ws) * ws
+        dynamic_size = False
+    else:
+        side = example_size or max(4 * ws, 32 // ws * ws)
+    example = torch.rand(2, channels, side, side)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    dims: dict[int, Any] = {0: batch}
+    if dynamic_size:
+        dims[2] = ws * torch.export.Dim("height_windows", min=2, max=MAX_DYNAMIC_SIDE // ws)
+        dims[3] = ws * torch.export.Dim("width_windows", min=2, max=MAX_DYNAMIC_SIDE // ws)
+    outputs = ["output", "aux"] if getattr(model, "upsampler", "") == "pixelshuffle_aux" else ["output"]
+
+    def write(tmp: str) -> None:
+        with torch.no_grad():
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                dynamic_shapes=(dims,),
+                input_names=["input"],
+                output_names=outputs,
+                opset_version=opset,
+                external_data=False,
+                verbose=False,
+            )
+        program.save(tmp)
+
+    _atomic_write(path, write)
+    return path
