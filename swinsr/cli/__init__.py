@@ -11,6 +11,8 @@ from .app import app, err_console
 # Importing a command module registers its command on ``app``; one line per module.
 from . import inspect_cmd  # noqa: E402,F401
 from . import models_cmd  # noqa: E402,F401
+from . import bench_speed_cmd  # noqa: E402,F401
+from . import export_cmd  # noqa: E402,F401
 from . import upscale_cmd  # noqa: E402,F401
 from . import restore_cmd  # noqa: E402,F401
 from . import classify_cmd  # noqa: E402,F401
