@@ -248,3 +248,11 @@ def test_sr_model_with_perceptual_loss_and_gradient_clipping(tmp_path):
         changes[clip] = sum(float((p.detach() - b).abs().sum()) for p, b in zip(model.net_g.parameters(), before))
     # a gradient clipped to ~0 moves Adam's weights far less (its step is only scale-free above eps)
     assert changes[1e-12] < 0.01 * changes[None]
+
+
+def test_meta_info_file_selects_images(tmp_path):
+    root = make_images(tmp_path / "hr", n=3, size=32)
+    meta = tmp_path / "meta.txt"
+    meta.write_text("img02.png (32,32,3)\nimg00.png (32,32,3)\n")  # BasicSR meta_info lines: path + shape
+    ds = BicubicSRDataset(dataset_opt(BicubicSRDataset, type="BicubicSRDataset", dataroot_gt=str(root), gt_size=16, scale=2, meta_info_file=str(meta)))
+    assert [p.name for p in ds.store.paths] == ["img02.png", "img00.png"]
