@@ -9,6 +9,7 @@ computes them itself for whatever height and width it is given.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,6 @@ import torch.nn as nn
 
 from .checkpoint import _atomic_write
 from .errors import OptionError
-
-#: Largest side (input pixels) an exported graph with dynamic height/width accepts.
-MAX_DYNAMIC_SIDE = 8192
-
 
 def compile_model(
     model: nn.Module, tile: int | None = None, *, mode: str | None = None, batch: int = 1, **compile_kwargs: Any
@@ -58,11 +55,11 @@ def export_onnx(
     """Export an SR/restoration model to ONNX, written atomically (temp file + rename).
 
     The graph always takes a dynamic batch. With ``dynamic_size`` (the default, ``tile=None``)
-    height and width are dynamic too, as multiples of the model's window size between 2 and
-    ``MAX_DYNAMIC_SIDE // window`` windows per side (pad other sizes before feeding them; the
-    shift masks and window indices are computed inside the graph). With ``tile`` the graph is
-    fixed to ``tile x tile`` inputs (rounded up to a window multiple), which some runtimes
-    optimise better.
+    height and width are dynamic too: any multiples of the model's window size with at least
+    two windows per side (pad other sizes before feeding them, e.g. reflect-pad as
+    :meth:`SwinIR.pad_to_window` does; the shift masks and window gather indices are computed
+    inside the graph). With ``tile`` the graph is fixed to ``tile x tile`` inputs (rounded up
+    to a window multiple), which some runtimes optimise better.
 
     Input ``input`` ``(N, C, H, W)`` float32 in [0, 1]; output ``output`` ``(N, C, sH, sW)``
     (plus ``aux`` for Swin2SR's ``pixelshuffle_aux`` head).
@@ -79,29 +76,31 @@ def export_onnx(
         side = -(-tile // ws) * ws
         dynamic_size = False
     else:
-        side = example_size or max(4 * ws, 32 // ws * ws)
+        side = example_size or 4 * ws
     example = torch.rand(2, channels, side, side)
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    dims: dict[int, Any] = {0: batch}
-    if dynamic_size:
-        dims[2] = ws * torch.export.Dim("height_windows", min=2, max=MAX_DYNAMIC_SIDE // ws)
-        dims[3] = ws * torch.export.Dim("width_windows", min=2, max=MAX_DYNAMIC_SIDE // ws)
     outputs = ["output", "aux"] if getattr(model, "upsampler", "") == "pixelshuffle_aux" else ["output"]
+    axes: dict[str, dict[int, str]] = {}
+    for name in ["input", *outputs]:
+        axes[name] = {0: "batch"}
+        if dynamic_size:
+            axes[name].update({2: "height" if name == "input" else f"{name}_height", 3: "width" if name == "input" else f"{name}_width"})
 
     def write(tmp: str) -> None:
-        with torch.no_grad():
-            program = torch.onnx.export(
+        # The TorchScript tracer records the shape arithmetic (window counts, gather indices,
+        # group slices) as graph ops, so one graph serves every size; it exports in about a
+        # minute, where the dynamo exporter's symbolic-shape reasoning took far longer here.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
                 model,
                 (example,),
-                dynamo=True,
-                dynamic_shapes=(dims,),
+                tmp,
+                dynamo=False,
                 input_names=["input"],
                 output_names=outputs,
+                dynamic_axes=axes,
                 opset_version=opset,
-                external_data=False,
-                verbose=False,
             )
-        program.save(tmp)
 
     _atomic_write(path, write)
     return path

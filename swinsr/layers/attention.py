@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .fastpath import caching_allowed, fast_path_enabled
 from .position import log_spaced_relative_coords, relative_position_index
-from .windows import border_mask_patterns, compute_shifted_window_mask
+from .windows import border_mask_patterns
 
 
 class WindowAttentionBase(nn.Module):
@@ -133,37 +133,27 @@ class WindowAttentionBase(nn.Module):
         )
         return out.transpose(1, 2).reshape(qkv.shape[0], qkv.shape[1], -1)
 
-    def forward_grid(self, x: torch.Tensor, shift_size: int = 0) -> torch.Tensor:
-        """Attend within a grid of (shifted) windows ``(B, nh, nw, N, C)`` -> same shape.
+    def forward_grid(self, x: torch.Tensor, group_sizes: list[int], shift_size: int = 0) -> torch.Tensor:
+        """Fast-path attention on windows ``(B, nW, N, C)`` stored group by group -> same shape.
 
-        ``shift_size > 0`` means the map was cyclically shifted before partitioning: the
-        windows are then processed in four groups (interior, right column, bottom row,
-        corner), each with one shared bias + mask, so no per-window mask is ever built.
+        ``group_sizes`` (from :func:`~swinsr.layers.windows.window_group_sizes`) is ``[nW]`` for
+        unshifted windows, or the interior / right-column / bottom-row / corner counts for
+        shifted windows gathered in that order (``window_gather_indices(grouped=True)``). Each
+        group shares one bias + mask, so no per-window mask is built, and each group is a
+        contiguous slice, so the projections are not copied per group.
         """
-        if not fast_path_enabled():
-            b, nh, nw, n, c = x.shape
-            mask = None
-            if shift_size:
-                ws = self.window_size
-                mask = compute_shifted_window_mask(nh * ws, nw * ws, ws, shift_size, x.device, x.dtype)[:, None]
-            return self._forward_plain(x.reshape(b, nh * nw, n, c), mask).view(b, nh, nw, n, c)
-        b, nh, nw, n, c = x.shape
+        b, _, n, c = x.shape
         qkv = self._qkv(x)
         # the projection's dtype, not the input's: under autocast the kernel wants them equal
         masks = self._cached_masks(shift_size, x.device, qkv.dtype)
-        if not shift_size:
-            out = self._attend(qkv.view(-1, n, 3, self.num_heads, c // self.num_heads), masks[0])
-            return self.proj_drop(self.proj(out.view(b, nh, nw, n, c)))
-        out = qkv.new_empty(b, nh, nw, n, c)
-        inner, last_h, last_w = slice(0, nh - 1), slice(nh - 1, nh), slice(nw - 1, nw)
-        groups = ((inner, slice(0, nw - 1)), (inner, last_w), (last_h, slice(0, nw - 1)), (last_h, last_w))
-        for mask, (rows, cols) in zip(masks, groups):
-            part = qkv[:, rows, cols]
-            if part.numel() == 0:  # a one-window-high/wide map has no interior
+        parts, start = [], 0
+        for mask, count in zip(masks, group_sizes):
+            if count == 0:  # a one-window-high/wide map has no interior
                 continue
-            gh, gw = part.shape[1], part.shape[2]
-            res = self._attend(part.reshape(-1, n, 3, self.num_heads, c // self.num_heads), mask)
-            out[:, rows, cols] = res.view(b, gh, gw, n, c)
+            part = qkv[:, start : start + count].reshape(-1, n, 3, self.num_heads, c // self.num_heads)
+            parts.append(self._attend(part, mask).view(b, count, n, c))
+            start += count
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self.proj_drop(self.proj(out))
 
     def _forward_plain(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -18,6 +18,7 @@ from .windows import (
     pad_to_multiple,
     shifted_window_mask,
     window_gather_indices,
+    window_group_sizes,
     window_partition,
     window_reverse,
 )
@@ -97,9 +98,9 @@ class SwinBlock(nn.Module):
         hp, wp = x.shape[1], x.shape[2]
         if fast_path_enabled():
             # one gather does pad-free shift + partition, one gather does reverse + unshift + crop
-            order, inverse = window_gather_indices(hp, wp, ws, shift, x.device, crop=(h, w))
-            windows = x.reshape(b, hp * wp, c).index_select(1, order).view(b, hp // ws, wp // ws, ws * ws, c)
-            windows = self.attn.forward_grid(windows, shift)
+            order, inverse = window_gather_indices(hp, wp, ws, shift, x.device, crop=(h, w), grouped=True)
+            windows = x.reshape(b, hp * wp, c).index_select(1, order).view(b, -1, ws * ws, c)
+            windows = self.attn.forward_grid(windows, window_group_sizes(hp, wp, ws, shift), shift)
             return windows.view(b, hp * wp, c).index_select(1, inverse)
         # plain path, as the reference: a (nW, N, N) mask rebuilt in every shifted block
         windows = window_partition(cyclic_shift(x, shift), ws)  # B, nW, N, C

@@ -111,16 +111,33 @@ def border_mask_patterns(
     return _border_mask_patterns_cached(int(window_size), int(shift_size), torch.device(device), dtype)
 
 
-def _window_order(height: int, width: int, window_size: int, shift_size: int, device: torch.device) -> torch.Tensor:
+def _window_order(
+    height: int, width: int, window_size: int, shift_size: int, device: torch.device, grouped: bool
+) -> torch.Tensor:
     ids = torch.arange(height * width, device=device).view(1, height, width, 1)
-    return window_partition(cyclic_shift(ids, shift_size), window_size).reshape(-1)
+    windows = window_partition(cyclic_shift(ids, shift_size), window_size)[0, :, :, 0]  # nW, N
+    if grouped and shift_size:
+        grid = windows.view(height // window_size, width // window_size, -1)
+        parts = (grid[:-1, :-1], grid[:-1, -1:], grid[-1:, :-1], grid[-1:, -1:])
+        windows = torch.cat([p.reshape(-1, windows.shape[-1]) for p in parts])
+    return windows.reshape(-1)
+
+
+def window_group_sizes(height: int, width: int, window_size: int, shift_size: int) -> list[int]:
+    """Window counts of the groups in ``grouped`` order: one group unshifted; with a shift the
+    interior, the right column, the bottom row and the corner (see :func:`border_mask_patterns`)."""
+    nh, nw = height // window_size, width // window_size
+    if not shift_size:
+        return [nh * nw]
+    return [(nh - 1) * (nw - 1), nh - 1, nw - 1, 1]
 
 
 @functools.lru_cache(maxsize=64)
 def _window_gather_indices_cached(
-    height: int, width: int, crop: tuple[int, int], window_size: int, shift_size: int, device: torch.device
+    height: int, width: int, crop: tuple[int, int], window_size: int, shift_size: int, device: torch.device,
+    grouped: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    order = _window_order(height, width, window_size, shift_size, device)
+    order = _window_order(height, width, window_size, shift_size, device, grouped)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.numel(), device=device)
     inverse = inverse.view(height, width)[: crop[0], : crop[1]].reshape(-1)
@@ -134,6 +151,7 @@ def window_gather_indices(
     shift_size: int = 0,
     device: torch.device | str = "cpu",
     crop: tuple[int, int] | None = None,
+    grouped: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token indices that fuse shift + partition (and reverse + unshift + crop) into one gather.
 
@@ -141,16 +159,19 @@ def window_gather_indices(
     window order, the source token of each window slot: ``tokens.index_select(1, order)`` equals
     ``window_partition(cyclic_shift(x, shift), ws)`` flattened, but copies the data once instead
     of twice. ``inverse`` maps back and drops padding: ``windows.index_select(1, inverse)`` is the
-    unshifted ``crop`` (default: the full map) in row-major order. Cached per arguments.
+    unshifted ``crop`` (default: the full map) in row-major order. With ``grouped`` (and a
+    shift) the windows are ordered interior, right column, bottom row, corner instead of row
+    by row, so each mask group is one contiguous slice (:func:`window_group_sizes`).
+    Cached per arguments.
     """
     if not caching_allowed():
         # graph capture: keep sizes symbolic (no int()), so exported graphs take any H and W
         return _window_gather_indices_cached.__wrapped__(
-            height, width, crop or (height, width), window_size, shift_size, torch.device(device)
+            height, width, crop or (height, width), window_size, shift_size, torch.device(device), grouped
         )
     crop = (int(height), int(width)) if crop is None else (int(crop[0]), int(crop[1]))
     return _window_gather_indices_cached(
-        int(height), int(width), crop, int(window_size), int(shift_size), torch.device(device)
+        int(height), int(width), crop, int(window_size), int(shift_size), torch.device(device), bool(grouped)
     )
 
 

@@ -1,0 +1,61 @@
+"""ONNX export (checked with onnxruntime) and the compile helper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import swinsr
+from swinsr.errors import OptionError
+from swinsr.export import export_onnx
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test extra: pip install onnxruntime")
+
+
+def _tiny(arch: str = "SwinIR", **kw) -> torch.nn.Module:
+    base = dict(upscale=2, img_size=16, window_size=4, depths=[2], embed_dim=16, num_heads=[2], mlp_ratio=2,
+                upsampler="pixelshuffledirect")
+    base.update(kw)
+    torch.manual_seed(0)
+    return swinsr.build_model(arch, **base).eval()
+
+
+def _check(path, model, shapes):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in shapes:
+        x = torch.rand(*shape)
+        got = session.run(None, {"input": x.numpy()})[0]
+        with torch.no_grad():
+            want = model(x)
+        assert got.shape == tuple(want.shape)
+        assert np.abs(got - want.numpy()).max() <= 1e-3
+
+
+def test_onnx_dynamic_batch_and_size_matches_pytorch(tmp_path):
+    """One graph serves two batch sizes and two (non-square) sizes: masks are computed in the graph."""
+    model = _tiny()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    assert path.exists() and not list(tmp_path.glob(".*.tmp"))  # atomic: no temp file left behind
+    _check(path, model, [(1, 3, 16, 24), (3, 3, 32, 20)])
+
+
+def test_onnx_fixed_tile_cli(tmp_path):
+    from swinsr.cli import main
+
+    model = _tiny("Swin2SR")
+    ckpt = swinsr.save_checkpoint(model, tmp_path / "m.safetensors")
+    out = tmp_path / "sub" / "m.onnx"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(ckpt), "-o", str(out), "--opset", "17", "--tile", "14"])
+    assert exit_info.value.code in (0, None)
+    _check(out, swinsr.load_model(ckpt), [(1, 3, 16, 16), (2, 3, 16, 16)])  # 14 rounds up to 16
+
+
+def test_export_rejects_bad_options(tmp_path):
+    model = _tiny()
+    with pytest.raises(OptionError, match="opset"):
+        export_onnx(model, tmp_path / "m.onnx", opset=13)
+    with pytest.raises(OptionError, match="tile"):
+        export_onnx(model, tmp_path / "m.onnx", tile=2)
+    assert not any(tmp_path.iterdir())
