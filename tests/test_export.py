@@ -59,3 +59,15 @@ def test_export_rejects_bad_options(tmp_path):
     with pytest.raises(OptionError, match="tile"):
         export_onnx(model, tmp_path / "m.onnx", tile=2)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_compile_model_traces_fast_path_with_static_tile():
+    """torch.compile sees the cache-free fast path (backend 'eager' keeps the test quick)."""
+    from swinsr.export import compile_model
+
+    model = _tiny()
+    compiled = compile_model(model, 16, backend="eager")
+    x = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        assert torch.allclose(compiled(x), model(x), atol=1e-5)
