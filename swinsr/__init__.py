@@ -11,6 +11,7 @@ Public API::
 from .archs import ARCH_REGISTRY, Swin2SR, SwinIR, SwinTransformer, SwinTransformerV2, build_model
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
+from .export import compile_model, export_onnx
 from .errors import CheckpointError, ImageError, OptionError, SwinSRError
 from .inference import Upscaler
 from .hf import load_hf_model
@@ -41,7 +42,9 @@ __all__ = [
     "build_model",
     "calculate_psnr",
     "calculate_ssim",
+    "compile_model",
     "detect",
+    "export_onnx",
     "imresize",
     "load_hf_model",
     "load_model",

@@ -2,6 +2,7 @@
 
 from .attention import WindowAttention, WindowAttentionBase, WindowAttentionV2
 from .block import SwinBlock, SwinStage
+from .fastpath import fast_path_enabled, plain_path, set_fast_path
 from .embed import PatchEmbed, PatchMerging, patch_unembed
 from .mlp import DropPath, Mlp, drop_path
 from .position import infer_pretrained_window_size, log_spaced_relative_coords, relative_position_index
@@ -21,6 +22,9 @@ __all__ = [
     "WindowAttentionV2",
     "cyclic_shift",
     "drop_path",
+    "fast_path_enabled",
+    "plain_path",
+    "set_fast_path",
     "infer_pretrained_window_size",
     "log_spaced_relative_coords",
     "pad_to_multiple",
