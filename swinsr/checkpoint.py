@@ -137,16 +137,21 @@ def load_model(
             spec = detect(sd)
         except CheckpointError as exc:
             raise CheckpointError(f"{name}: {exc}") from None
+    return build_and_load(spec, sd, source=name, device=device)
+
+
+def build_and_load(
+    spec: ModelSpec, state_dict: Mapping[str, torch.Tensor], *, source: str, device: str | torch.device | None = None
+) -> nn.Module:
+    """Build ``spec``'s model, load ``state_dict`` strictly, attach ``.swinsr_spec``; eval mode."""
     try:
         model = spec.build()
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{name}: cannot build {spec.type_name} with {spec.kwargs}: {exc}") from None
-    load_state_dict_into(model, sd, source=name)
+        raise CheckpointError(f"{source}: cannot build {spec.type_name} with {spec.kwargs}: {exc}") from None
+    load_state_dict_into(model, state_dict, source=source)
     model.swinsr_spec = spec  # type: ignore[attr-defined]
     model.eval()
-    if device is not None:
-        model.to(device)
-    return model
+    return model.to(device) if device is not None else model
 
 
 def reference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

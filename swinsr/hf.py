@@ -405,7 +405,7 @@ def load_hf_model(source: Any, *, device: str | torch.device | None = None) -> n
     exact where :func:`swinsr.load_model` on the bare state dict has to guess. Returns the model
     in eval mode with ``.swinsr_spec`` attached.
     """
-    from .checkpoint import load_state_dict_into
+    from .checkpoint import build_and_load
 
     if isinstance(source, (str, os.PathLike)):
         folder = Path(source)
@@ -421,11 +421,4 @@ def load_hf_model(source: Any, *, device: str | torch.device | None = None) -> n
         raise CheckpointError(f"{name}: weights are not in a Hugging Face Swin2SR / Swin / Swinv2 layout")
     sd = convert_hf_state_dict(raw)
     spec = spec_from_hf_config(config, sd)
-    try:
-        model = spec.build()
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{name}: cannot build {spec.type_name} with {spec.kwargs}: {exc}") from None
-    load_state_dict_into(model, sd, source=name)
-    model.swinsr_spec = spec  # type: ignore[attr-defined]
-    model.eval()
-    return model.to(device) if device is not None else model
+    return build_and_load(spec, sd, source=name, device=device)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, TypeVar
+import inspect
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -38,6 +39,27 @@ class Registry:
         """Instantiate the registered ``name`` with ``kwargs``."""
         return self.get(name)(**kwargs)
 
+    def build_from_options(self, opt: Mapping[str, Any], where: str) -> Any:
+        """Instantiate ``opt['type']`` with the other keys of an option-file section.
+
+        A missing or unknown type, an argument the class does not take, or a value it rejects
+        raises :class:`~swinsr.errors.OptionError` naming ``where`` and what is allowed.
+        """
+        from .errors import OptionError
+
+        if not isinstance(opt, Mapping) or "type" not in opt:
+            raise OptionError(f"{where}.type: missing; allowed: {', '.join(self.keys())}")
+        try:
+            cls = self.get(opt["type"])
+        except KeyError as exc:
+            raise OptionError(f"{where}.type: {exc.args[0]}") from None
+        kwargs = {k: v for k, v in opt.items() if k != "type"}
+        check_arguments(cls, kwargs, where, opt["type"])
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise OptionError(f"{where}: {exc}") from None
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
@@ -52,3 +74,14 @@ class Registry:
 
 
 Factory = Callable[..., Any]
+
+
+def check_arguments(cls: type, kwargs: Mapping[str, Any], where: str, name: str, hidden: tuple[str, ...] = ("self",)) -> None:
+    """Raise :class:`~swinsr.errors.OptionError` when ``kwargs`` has keys ``cls.__init__`` does not take."""
+    from .errors import OptionError
+
+    params = inspect.signature(cls.__init__).parameters
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:
+        allowed = ", ".join(p for p in params if p not in hidden)
+        raise OptionError(f"{where}: unknown option(s) {', '.join(unknown)} for {name}; allowed: {allowed}")

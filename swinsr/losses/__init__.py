@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Mapping
 
 import torch.nn as nn
@@ -16,22 +15,7 @@ from .vgg import VGG19Features
 
 def build_loss(opt: Mapping[str, Any], where: str) -> nn.Module:
     """Build ``LOSS_REGISTRY[opt['type']](**rest)``; bad types or arguments raise :class:`OptionError` naming ``where``."""
-    if not isinstance(opt, Mapping) or "type" not in opt:
-        raise OptionError(f"{where}.type: missing; allowed: {', '.join(LOSS_REGISTRY.keys())}")
-    kwargs = {k: v for k, v in opt.items() if k != "type"}
-    try:
-        cls = LOSS_REGISTRY.get(opt["type"])
-    except KeyError as exc:
-        raise OptionError(f"{where}.type: {exc.args[0]}") from None
-    params = inspect.signature(cls.__init__).parameters
-    unknown = [k for k in kwargs if k not in params]
-    if unknown:
-        allowed = ", ".join(p for p in params if p != "self")
-        raise OptionError(f"{where}: unknown option(s) {', '.join(unknown)} for {opt['type']}; allowed: {allowed}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise OptionError(f"{where}: {exc}") from None
+    return LOSS_REGISTRY.build_from_options(opt, where)
 
 
 __all__ = ["LOSS_REGISTRY", "CharbonnierLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "PerceptualLoss", "VGG19Features", "WeightedLoss", "build_loss"]

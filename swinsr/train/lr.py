@@ -7,14 +7,12 @@ Iteration ``it`` (1-based, as in the training log) trains with the rate of sched
 
 from __future__ import annotations
 
-import inspect
 import math
 from bisect import bisect_right
 from typing import Any, Mapping, Sequence
 
 import torch
 
-from ..errors import OptionError
 from ..registry import Registry
 
 SCHEDULER_REGISTRY = Registry("scheduler")
@@ -94,20 +92,7 @@ def build_schedule(opt: Mapping[str, Any] | None, where: str = "train.scheduler"
     """Build a schedule from its option section (``None``: constant rate)."""
     if not opt:
         return None
-    kwargs = {k: v for k, v in opt.items() if k != "type"}
-    try:
-        cls = SCHEDULER_REGISTRY.get(opt.get("type", ""))
-    except KeyError as exc:
-        raise OptionError(f"{where}.type: {exc.args[0]}") from None
-    params = inspect.signature(cls.__init__).parameters
-    unknown = [k for k in kwargs if k not in params]
-    if unknown:
-        allowed = ", ".join(p for p in params if p != "self")
-        raise OptionError(f"{where}: unknown option(s) {', '.join(unknown)} for {opt['type']}; allowed: {allowed}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise OptionError(f"{where}: {exc}") from None
+    return SCHEDULER_REGISTRY.build_from_options(opt, where)
 
 
 class LRController:

@@ -4,7 +4,6 @@ checkpoints and training states."""
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import random
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch.nn as nn
 from ...archs import ARCH_REGISTRY
 from ...checkpoint import _atomic_write, load_state_dict_into, read_checkpoint, save_checkpoint, unwrap_state_dict
 from ...errors import CheckpointError, OptionError
+from ...registry import check_arguments
 from ..dist import DistInfo
 from ..ema import EMA
 from ..lr import LRController, build_schedule
@@ -34,11 +34,7 @@ def check_optimizer(opt: Mapping[str, Any] | None, where: str = "train.optim_g")
     cls = OPTIMIZERS.get(opt["type"])
     if cls is None:
         raise OptionError(f"{where}.type: unknown optimizer {opt['type']!r}; allowed: {', '.join(OPTIMIZERS)}")
-    params = inspect.signature(cls.__init__).parameters
-    unknown = [k for k in opt if k != "type" and k not in params]
-    if unknown:
-        allowed = ", ".join(k for k in params if k not in ("self", "params"))
-        raise OptionError(f"{where}: unknown option(s) {', '.join(unknown)} for {opt['type']}; allowed: {allowed}")
+    check_arguments(cls, {k: v for k, v in opt.items() if k != "type"}, where, opt["type"], hidden=("self", "params"))
     if "lr" not in opt:
         raise OptionError(f"{where}.lr: missing learning rate")
 
