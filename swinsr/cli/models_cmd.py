@@ -23,7 +23,8 @@ def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSO
         console.print("no embedded models are registered")
         return
     table = Table(title="embedded models")
-    for col in ("name", "scale", "default", "parameters", "Set5 PSNR-Y", "Set14 PSNR-Y", "training"):
+    table.add_column("name", no_wrap=True)
+    for col in ("scale", "default", "parameters", "Set5 PSNR-Y", "Set14 PSNR-Y", "training"):
         table.add_column(col)
     for m in models:
         psnr = {k: v.get("psnr_y") for k, v in m.metrics.items() if isinstance(v, dict)}
