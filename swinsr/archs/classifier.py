@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ..layers import PatchEmbed, PatchMerging, SwinStage
 from .registry import ARCH_REGISTRY
-from .sr import _to_int
+from .common import init_swin_weights, to_int
 
 
 class SwinClassifierBase(nn.Module):
@@ -41,7 +41,7 @@ class SwinClassifierBase(nn.Module):
         **unused: Any,
     ):
         super().__init__()
-        img_size, patch_size = _to_int(img_size), _to_int(patch_size)
+        img_size, patch_size = to_int(img_size), to_int(patch_size)
         num_layers = len(depths)
         pws = list(pretrained_window_sizes) if pretrained_window_sizes is not None else [0] * num_layers
         if len(depths) != len(num_heads) or len(pws) != num_layers:
@@ -93,17 +93,7 @@ class SwinClassifierBase(nn.Module):
             )
         self.norm = norm_layer(self.num_features)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.zeros_(m.bias)
-            nn.init.ones_(m.weight)
+        self.apply(init_swin_weights)
 
     def no_weight_decay(self) -> set[str]:
         return {"absolute_pos_embed"}

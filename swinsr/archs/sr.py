@@ -17,19 +17,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import PatchEmbed, SwinStage, patch_unembed
+from .common import init_swin_weights, to_int
 from .registry import ARCH_REGISTRY
 
 NUM_FEAT = 64  # channels of the reconstruction head, fixed in the reference
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean, subtracted before the network
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "pixelshuffle_aux", "")
-
-
-def _to_int(v: int | Sequence[int]) -> int:
-    if isinstance(v, (tuple, list)):
-        if len(set(v)) != 1:
-            raise ValueError(f"only square img_size/patch_size are supported, got {v}")
-        return int(v[0])
-    return int(v)
 
 
 def residual_conv(dim: int, resi_connection: str) -> nn.Module:
@@ -128,7 +121,7 @@ class SwinSRBase(nn.Module):
             raise ValueError(f"{type(self).__name__}: upsampler must be one of {allowed}, got {upsampler!r}")
         if len(depths) != len(num_heads):
             raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} differ in length")
-        img_size, patch_size = _to_int(img_size), _to_int(patch_size)
+        img_size, patch_size = to_int(img_size), to_int(patch_size)
         if not upsampler:
             upscale = 1
         self.config = dict(
@@ -186,7 +179,7 @@ class SwinSRBase(nn.Module):
 
         # 3. reconstruction
         self._build_head(upsampler, self.upscale, embed_dim, in_chans)
-        self.apply(self._init_weights)
+        self.apply(init_swin_weights)
 
     def _build_head(self, upsampler: str, upscale: int, embed_dim: int, out_ch: int) -> None:
         if upsampler in ("pixelshuffle", "pixelshuffle_aux", "nearest+conv"):
@@ -213,16 +206,6 @@ class SwinSRBase(nn.Module):
             self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
         else:
             self.conv_last = nn.Conv2d(embed_dim, out_ch, 3, 1, 1)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.zeros_(m.bias)
-            nn.init.ones_(m.weight)
 
     def no_weight_decay(self) -> set[str]:
         return {"absolute_pos_embed"}
