@@ -59,6 +59,17 @@ def test_safetensors_roundtrip_keeps_config(tiny, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_saved_files_get_normal_permissions(tiny, tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = swinsr.save_checkpoint(tiny, tmp_path / "m.pth")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_pth_has_reference_layout(tiny, tmp_path):
     data = torch.load(swinsr.save_checkpoint(tiny, tmp_path / "m.pth", ema=tiny), weights_only=True)
     assert set(data) == {"params", "params_ema"}
