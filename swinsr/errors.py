@@ -19,3 +19,17 @@ class ImageError(SwinSRError):
     """An image that cannot be read or written."""
 
     exit_code = 1
+
+
+def report_user_error(exc: SwinSRError, debug: bool = False) -> int:
+    """Print ``exc`` as one ``error:`` line on stderr and return its exit code (scripts' ``main``).
+
+    With ``debug`` (or ``SWINSR_DEBUG=1``) the exception is re-raised so the traceback shows.
+    """
+    import os
+    import sys
+
+    if debug or os.environ.get("SWINSR_DEBUG") == "1":
+        raise exc
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.exit_code

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, train, and turn user errors into a one-line message."""
-    from ..errors import SwinSRError
+    from ..errors import SwinSRError, report_user_error
     from .loop import train_pipeline
 
     args = build_parser().parse_args(argv)
@@ -36,10 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             force_yml=args.force_yml, local_rank=args.local_rank,
         )
     except SwinSRError as exc:
-        if args.debug or os.environ.get("SWINSR_DEBUG") == "1":
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return report_user_error(exc, args.debug)
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..data import build_dataloader, build_dataset
-from ..errors import OptionError, SwinSRError
+from ..errors import OptionError, SwinSRError, report_user_error
 from .dist import DistInfo
 from .logger import MetricsCSV, close_logger, setup_logger
 from .loop import select_device
@@ -72,10 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         test_pipeline(args.opt, force_yml=args.force_yml)
     except SwinSRError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return report_user_error(exc, args.debug)
     return 0
 
 
