@@ -11,11 +11,13 @@ path exists so tests can prove that and benchmarks can time both.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 
 _fast_path = True
+_T = TypeVar("_T")
 
 
 def fast_path_enabled() -> bool:
@@ -56,3 +58,14 @@ def caching_allowed() -> bool:
         if is_exporting is not None and is_exporting():
             return False
     return True
+
+
+def shared_cached(factory: Callable[..., _T], *args: object) -> _T:
+    """Call a cached tensor factory (e.g. an ``lru_cache``) outside inference mode.
+
+    Its tensors are reused by every later forward. Built under ``torch.inference_mode`` they
+    would be inference tensors, and a later training forward that saves them for backward
+    (``index_select`` saves its index) would fail; normal tensors work in both modes.
+    """
+    with torch.inference_mode(False):
+        return factory(*args)

@@ -11,7 +11,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .fastpath import caching_allowed
+from .fastpath import caching_allowed, shared_cached
 
 # The reference implementations fill masked logits with -100 rather than -inf: after the
 # softmax the masked weights are ~e-44, not exactly zero. Keeping the same constant is what
@@ -108,7 +108,10 @@ def border_mask_patterns(
     """
     if shift_size <= 0:
         raise ValueError("border_mask_patterns needs shift_size > 0")
-    return _border_mask_patterns_cached(int(window_size), int(shift_size), torch.device(device), dtype)
+    if not caching_allowed():
+        # graph capture traces the computation (dynamo warns about, and bypasses, lru_cache)
+        return _border_mask_patterns_cached.__wrapped__(window_size, shift_size, torch.device(device), dtype)
+    return shared_cached(_border_mask_patterns_cached, int(window_size), int(shift_size), torch.device(device), dtype)
 
 
 def _window_order(
@@ -170,8 +173,9 @@ def window_gather_indices(
             height, width, crop or (height, width), window_size, shift_size, torch.device(device), grouped
         )
     crop = (int(height), int(width)) if crop is None else (int(crop[0]), int(crop[1]))
-    return _window_gather_indices_cached(
-        int(height), int(width), crop, int(window_size), int(shift_size), torch.device(device), bool(grouped)
+    return shared_cached(
+        _window_gather_indices_cached,
+        int(height), int(width), crop, int(window_size), int(shift_size), torch.device(device), bool(grouped),
     )
 
 
@@ -193,6 +197,6 @@ def shifted_window_mask(
     """
     if shift_size <= 0:
         raise ValueError("shifted_window_mask needs shift_size > 0")
-    return _shifted_window_mask_cached(
-        int(height), int(width), int(window_size), int(shift_size), torch.device(device), dtype
+    return shared_cached(
+        _shifted_window_mask_cached, int(height), int(width), int(window_size), int(shift_size), torch.device(device), dtype
     )
