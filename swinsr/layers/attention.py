@@ -127,10 +127,15 @@ class WindowAttentionBase(nn.Module):
         q, k, scale = self._prepare_qk(q, k)
         if mask.dim() == 3:
             mask = mask[None]
-        # the kernel applies the scale itself: one pass over q saved
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.attn_drop_p if self.training else 0.0, scale=scale
-        )
+        dropout_p = self.attn_drop_p if self.training else 0.0
+        if mask.requires_grad and q.device.type == "cpu" and torch.is_grad_enabled():
+            # No fused CPU kernel returns the mask's (= position bias's) gradient, so SDPA would
+            # take its math fallback, whose fully-masked-row guards cost ~15% of a training step.
+            attn = F.dropout(torch.softmax((q * scale) @ k.transpose(-2, -1) + mask, dim=-1), dropout_p, self.training)
+            out = attn @ v
+        else:
+            # the kernel applies the scale itself: one pass over q saved
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
         return out.transpose(1, 2).reshape(qkv.shape[0], qkv.shape[1], -1)
 
     def forward_grid(self, x: torch.Tensor, group_sizes: list[int], shift_size: int = 0) -> torch.Tensor:
