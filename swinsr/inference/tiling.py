@@ -124,12 +124,10 @@ def tiled_forward(
             groups.setdefault((r.stop - r.start, c.stop - c.start), []).append((i, j))
     total = b * len(rows) * len(cols)
     out: torch.Tensor | None = None
-    weight = torch.zeros(1, 1, hp * scale, wp * scale, dtype=torch.float32)
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            weight[0, 0, r.start * scale : r.stop * scale, c.start * scale : c.stop * scale] += (
-                row_w[i][:, None] * col_w[j][None, :]
-            )
+    # The tiles form a grid and each tile's weight is row weight x column weight, so the summed
+    # weight map is the outer product of two 1-D sums: no output-sized weight image is needed.
+    row_total = _summed_weights(rows, row_w, hp * scale, scale)
+    col_total = _summed_weights(cols, col_w, wp * scale, scale)
     step = max(1, batch_size)
     done = 0
     for bi in range(b):
@@ -152,7 +150,15 @@ def tiled_forward(
                 if progress is not None:
                     progress(done, total)
     assert out is not None
-    return out.div_(weight)[:, :, : h * scale, : w * scale]  # in place: the output buffer is the big allocation
+    # in place: the output buffer is the big allocation
+    return out.div_(row_total[:, None]).div_(col_total)[:, :, : h * scale, : w * scale]
+
+
+def _summed_weights(spans: list[Span], weights: list[torch.Tensor], length: int, scale: int) -> torch.Tensor:
+    total = torch.zeros(length, dtype=torch.float32)
+    for span, wgt in zip(spans, weights):
+        total[span.start * scale : span.stop * scale] += wgt
+    return total
 
 
 def estimate_bytes_per_pixel(model: torch.nn.Module) -> float:
