@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -59,7 +62,9 @@ class PeakMemory:
     """Peak memory of a block: CUDA allocator peak, or the process's peak RSS growth on CPU.
 
     On Linux the RSS high-water mark is reset through ``/proc/self/clear_refs`` so each block is
-    measured on its own; where that is unavailable the CPU value is ``None``.
+    measured on its own; where that is unavailable the CPU value is ``None``. On CPU the
+    allocator keeps freed memory for reuse, so an in-process number after earlier work
+    underestimates; :func:`cpu_peak_memory` measures in a fresh process instead.
     """
 
     def __init__(self, device: torch.device):
@@ -111,6 +116,7 @@ class Result:
     peak_mb: float | None
     max_abs_diff: float | None = None
     runs: list[float] = field(default_factory=list)
+    output_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,6 +168,77 @@ def _runners(
     return runners
 
 
+#: glibc malloc settings for the memory child: a fixed (not self-raising) mmap threshold and no
+#: trim slack return freed tensors to the OS at once, so RSS follows the live tensor bytes.
+_MEMORY_CHILD_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
+
+def cpu_peak_memory(task: dict[str, Any], timeout: float = 1800.0) -> float | None:
+    """Peak RSS growth (MB) of one benchmark task, measured in a fresh Python process.
+
+    ``task`` is what :func:`_memory_task` understands (``kind`` inference/train/tiled plus its
+    arguments). A fresh process has no allocator cache from earlier runs, which is what makes
+    the number comparable across modes; ``None`` when it cannot be measured (non-Linux, or the
+    child failed; its error is part of the log line).
+    """
+    env = dict(os.environ, **_MEMORY_CHILD_ENV)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "swinsr.speed", json.dumps(task)],
+            capture_output=True, text=True, env=env, timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line).get("peak_mb")
+    return None
+
+
+def _memory_task(task: dict[str, Any]) -> float | None:
+    """Run one task once in this (fresh) process and return its peak RSS growth in MB."""
+    device = torch.device("cpu")
+    if task.get("threads"):
+        torch.set_num_threads(int(task["threads"]))
+    kind = task["kind"]
+    reference_dir = Path(task["reference_dir"]) if task.get("reference_dir") else None
+    if kind == "inference":
+        model = build_preset(task["model"], device)
+        run = _runners(task["model"], model, [task["mode"]], device, task["size"], reference_dir)[task["mode"]]
+        x = torch.rand(1, model.in_chans, task["size"], task["size"])
+        call: Callable[[], Any] = lambda: run(x)  # noqa: E731
+    elif kind == "train":
+        call = _train_step(task["model"], task["mode"], batch=task["batch"], patch=task["patch"], device=device,
+                           reference_dir=reference_dir)
+    elif kind == "tiled":
+        from .inference import Upscaler
+
+        model = build_preset(task["model"], device)
+        up = Upscaler(model, tile=task["tile"], device=device, precision="fp32", tile_batch=task.get("tile_batch"),
+                      tile_overlap=task.get("tile_overlap", 32))
+        lr = torch.rand(1, model.in_chans, task["size"], task["size"])
+        call = lambda: up.upscale_tensor(lr)  # noqa: E731
+    else:
+        raise ValueError(f"unknown memory task kind {kind!r}")
+    grad = torch.enable_grad() if kind == "train" else torch.inference_mode()
+    with grad, PeakMemory(device) as mem:
+        call()
+    return mem.peak_mb
+
+
+def _measure_memory(
+    device: torch.device, task: dict[str, Any], in_process: "PeakMemory | None", log: Callable[[str], None]
+) -> float | None:
+    """CUDA: the allocator peak taken in-process; CPU: a fresh process per task."""
+    if device.type == "cuda":
+        return None if in_process is None else in_process.peak_mb
+    peak = cpu_peak_memory(dict(task, threads=torch.get_num_threads()))
+    if peak is None:
+        log(f"peak memory of {task} could not be measured")
+    return peak
+
+
 def bench_inference(
     name: str,
     size: int,
@@ -170,9 +247,14 @@ def bench_inference(
     device: torch.device,
     rounds: int = 3,
     reference_dir: Path | None = None,
+    memory: bool = True,
     log: Callable[[str], None] = lambda s: None,
 ) -> list[Result]:
-    """Time each mode on a ``size x size`` random input; rounds are interleaved across modes."""
+    """Time each mode on a ``size x size`` random input; rounds are interleaved across modes.
+
+    Every mode runs once untimed first (compilation, caches) and its output is compared with
+    the fast eager path. ``memory`` adds the peak memory of one forward per mode.
+    """
     model = build_preset(name, device)
     runners = _runners(name, model, modes, device, size, reference_dir)
     x = torch.rand(1, model.in_chans, size, size, device=device)
@@ -185,8 +267,11 @@ def bench_inference(
             with PeakMemory(device) as mem:
                 out = run(x)
                 _sync(device)
-            peaks[mode] = mem.peak_mb
             diffs[mode] = float((out.float() - baseline).abs().max())
+            del out
+            task = dict(kind="inference", model=name, size=size, mode=mode,
+                        reference_dir=str(reference_dir) if reference_dir else None)
+            peaks[mode] = _measure_memory(device, task, mem, log) if memory else None
         for r in range(rounds):
             for mode, run in runners.items():
                 _sync(device)
@@ -203,6 +288,38 @@ def bench_inference(
     return results
 
 
+def _train_step(
+    name: str, mode: str, *, batch: int, patch: int, device: torch.device, reference_dir: Path | None = None
+) -> Callable[[], None]:
+    """One training step (forward, L1 loss, backward, Adam) of ``mode`` on random LR/HR patches."""
+    model = build_preset(name, device).train()
+    if mode == "reference":
+        from .checkpoint import reference_state_dict
+
+        arch, kwargs = PRESETS[name]
+        if reference_dir is None or arch != "SwinIR":
+            raise OptionError("the reference training step needs --reference-dir and a SwinIR preset")
+        ref = _load_reference(reference_dir).SwinIR(**kwargs).train().to(device)
+        ref.load_state_dict(reference_state_dict(model), strict=False)
+        model = ref
+    elif mode not in ("eager", "plain"):
+        raise OptionError(f"training-step mode {mode!r}: choose from eager, plain, reference")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    scale = PRESETS[name][1]["upscale"]
+    lr = torch.rand(batch, 3, patch, patch, generator=gen).to(device)
+    hr = torch.rand(batch, 3, patch * scale, patch * scale, generator=gen).to(device)
+
+    def step() -> None:
+        ctx = plain_path() if mode == "plain" else contextlib.nullcontext()
+        with ctx:
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.l1_loss(model(lr), hr).backward()
+            opt.step()
+
+    return step
+
+
 def bench_train_step(
     name: str = "swinir-s-x4",
     *,
@@ -211,39 +328,36 @@ def bench_train_step(
     steps: int = 2,
     device: torch.device,
     modes: tuple[str, ...] = ("eager", "plain"),
+    reference_dir: Path | None = None,
+    memory: bool = True,
     log: Callable[[str], None] = lambda s: None,
 ) -> list[Result]:
-    """Seconds per training step (forward, L1 loss, backward, Adam) on ``batch`` LR patches."""
-    model = build_preset(name, device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    lr = torch.rand(batch, model.in_chans, patch, patch, device=device)
-    hr = torch.rand(batch, model.in_chans, patch * model.upscale, patch * model.upscale, device=device)
+    """Seconds per training step (forward, L1 loss, backward, Adam) on ``batch`` LR patches.
 
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.l1_loss(model(lr), hr).backward()
-        opt.step()
-
-    def run(mode: str) -> None:
-        ctx = plain_path() if mode == "plain" else contextlib.nullcontext()
-        with ctx:
-            step()
-
+    Each mode trains its own copy of the model (same initial weights); ``reference`` trains the
+    reference network (needs ``reference_dir``). Steps are interleaved across modes.
+    """
+    steps_by_mode = {m: _train_step(name, m, batch=batch, patch=patch, device=device, reference_dir=reference_dir)
+                     for m in modes}
     times: dict[str, list[float]] = {m: [] for m in modes}
     peaks: dict[str, float | None] = {}
-    for mode in modes:
+    for mode, step in steps_by_mode.items():
         with PeakMemory(device) as mem:
-            run(mode)  # warm-up
+            step()  # warm-up
             _sync(device)
-        peaks[mode] = mem.peak_mb
+        task = dict(kind="train", model=name, mode=mode, batch=batch, patch=patch,
+                    reference_dir=str(reference_dir) if reference_dir else None)
+        peaks[mode] = _measure_memory(device, task, mem, log) if memory else None
     for s in range(steps):
-        for mode in modes:
+        for mode, step in steps_by_mode.items():
+            _sync(device)
             t0 = time.perf_counter()
-            run(mode)
+            step()
             _sync(device)
             times[mode].append(time.perf_counter() - t0)
         log(f"train step {s + 1}/{steps}: " + ", ".join(f"{m} {t[-1]:.2f}s" for m, t in times.items()))
-    out_mpix = batch * (patch * model.upscale) ** 2 / 1e6
+    scale = PRESETS[name][1]["upscale"]
+    out_mpix = batch * (patch * scale) ** 2 / 1e6
     return [
         Result(f"{name} train b{batch}", patch, mode, str(device), statistics.median(ts), out_mpix / statistics.median(ts),
                peaks[mode], None, ts)
@@ -252,26 +366,42 @@ def bench_train_step(
 
 
 def bench_tiled_memory(
-    name: str, out_sides: list[int], *, tile: int, device: torch.device, log: Callable[[str], None] = lambda s: None
+    name: str,
+    out_sides: list[int],
+    *,
+    tile: int,
+    device: torch.device,
+    tile_batch: int | None = None,
+    tile_overlap: int = 32,
+    memory: bool = True,
+    log: Callable[[str], None] = lambda s: None,
 ) -> list[Result]:
-    """Peak memory of :class:`swinsr.Upscaler` with fixed tiles as the image grows."""
-    try:
-        from .inference import Upscaler
-    except ImportError as exc:  # another part of the package; report rather than fail
-        raise OptionError(f"--tiled needs swinsr.inference.Upscaler ({exc})") from exc
+    """Time and peak memory of :class:`swinsr.Upscaler` with fixed tiles as the image grows.
+
+    ``output_mb`` is the size of the float32 output image itself, which no tiling can avoid;
+    the rest of the peak is the working memory: it grows until a device batch is full
+    (``tile_batch`` tiles; default: the Upscaler's choice, at most 16) and then stays flat.
+    """
+    from .inference import Upscaler
+
     model = build_preset(name, device)
-    up = Upscaler(model, tile=tile, device=device, precision="fp32")
+    up = Upscaler(model, tile=tile, device=device, precision="fp32", tile_batch=tile_batch, tile_overlap=tile_overlap)
     results = []
     for side in out_sides:
-        lr = torch.rand(1, model.in_chans, side // model.upscale, side // model.upscale)
+        lr_side = side // model.upscale
+        lr = torch.rand(1, model.in_chans, lr_side, lr_side)
         with PeakMemory(device) as mem:
             t0 = time.perf_counter()
             up.upscale_tensor(lr)
             _sync(device)
             sec = time.perf_counter() - t0
-        log(f"tiled {name} -> {side}px: {sec:.1f}s, peak {mem.peak_mb} MB")
-        results.append(Result(f"{name} tiled {tile}", side // model.upscale, "eager", str(device), sec,
-                              side * side / 1e6 / sec, mem.peak_mb))
+        task = dict(kind="tiled", model=name, size=lr_side, tile=tile, tile_batch=tile_batch, tile_overlap=tile_overlap)
+        peak = _measure_memory(device, task, mem, log) if memory else None
+        output_mb = model.in_chans * side * side * 4 / 2**20
+        log(f"tiled {name} -> {side}px: {sec:.1f}s, peak {peak} MB (output image {output_mb:.0f} MB)")
+        label = f"{name} tiled {tile}" + (f" batch {tile_batch}" if tile_batch else "")
+        results.append(Result(label, lr_side, "eager", str(device), sec,
+                              side * side / 1e6 / sec, peak, output_mb=output_mb))
     return results
 
 
@@ -287,3 +417,7 @@ def threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+if __name__ == "__main__":  # the fresh process of cpu_peak_memory
+    print(json.dumps({"peak_mb": _memory_task(json.loads(sys.argv[1]))}))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from .app import app, console, err_console
@@ -15,6 +16,23 @@ from .app import app, console, err_console
 
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _rows(results: list) -> tuple[list[str], list[list[str]]]:
+    """Table header and cells; "vs reference" is the reference's time over the row's time."""
+    reference = {(r.model, r.size): r.seconds for r in results if r.mode == "reference"}
+    header = ["model", "LR size", "mode", "s/image", "out MP/s", "peak MB", "max abs diff vs eager", "vs reference"]
+    rows = []
+    for r in results:
+        ref = reference.get((r.model, r.size))
+        peak = "-" if r.peak_mb is None else f"{r.peak_mb:.0f}"
+        if r.output_mb is not None and r.peak_mb is not None:
+            peak += f" (output {r.output_mb:.0f})"
+        rows.append([
+            r.model, f"{r.size}x{r.size}", r.mode, f"{r.seconds:.3f}", f"{r.out_mpix_per_s:.3f}", peak,
+            "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}", "-" if ref is None else f"{ref / r.seconds:.2f}x",
+        ])
+    return header, rows
 
 
 @app.command("bench-speed")
@@ -37,6 +55,13 @@ def bench_speed_command(
         None, "--tiled", help="Comma-separated output sides (e.g. 512,1024,2048,4096): peak memory of the tiled Upscaler."
     ),
     tile: int = typer.Option(128, "--tile", help="Tile side (LR pixels) for --tiled."),
+    tile_batch: Optional[int] = typer.Option(
+        None, "--tile-batch", min=1, help="Tiles per batch for --tiled (default: the Upscaler's choice, at most 16)."
+    ),
+    memory: bool = typer.Option(
+        True, "--memory/--no-memory", help="Measure peak memory (on CPU: one fresh process per row, slower)."
+    ),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown (README-ready)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all rows to this JSON file."),
 ) -> None:
     """Seconds per image, output megapixels per second and peak memory, per model, size and mode.
@@ -62,20 +87,28 @@ def bench_speed_command(
         for name in _split(models):
             for size in map(int, _split(sizes)):
                 results += bench_inference(name, size, mode_list, device=dev, rounds=rounds,
-                                           reference_dir=reference_dir, log=log)
+                                           reference_dir=reference_dir, memory=memory, log=log)
         if train:
-            results += bench_train_step(batch=train_batch, device=dev, log=log)
+            train_modes = ("eager", "plain", "reference") if reference_dir is not None else ("eager", "plain")
+            results += bench_train_step(batch=train_batch, device=dev, modes=train_modes, reference_dir=reference_dir,
+                                        memory=memory, log=log)
         if tiled:
-            results += bench_tiled_memory("swinir-s-x4", [int(s) for s in _split(tiled)], tile=tile, device=dev, log=log)
-    table = Table(title=f"swinsr speed ({dev}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f})")
-    for col in ("model", "LR size", "mode", "s/image", "out MP/s", "peak MB", "max |diff| vs eager"):
-        table.add_column(col, no_wrap=True)
-    for r in results:
-        table.add_row(
-            r.model, str(r.size), r.mode, f"{r.seconds:.3f}", f"{r.out_mpix_per_s:.3f}",
-            "-" if r.peak_mb is None else f"{r.peak_mb:.0f}", "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}",
-        )
-    console.print(table, width=max(console.width, 120))
+            results += bench_tiled_memory("swinir-s-x4", [int(s) for s in _split(tiled)], tile=tile, device=dev,
+                                          tile_batch=tile_batch, memory=memory, log=log)
+    title = f"swinsr speed ({dev}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f})"
+    header, rows = _rows(results)
+    if markdown:
+        console.print(f"{title}\n", highlight=False)
+        for cells in [header, ["---"] * len(header), *rows]:
+            console.print("| " + " | ".join(cells) + " |", highlight=False, soft_wrap=True)
+    else:
+        table = Table(title=title)
+        for col in header:
+            table.add_column(col, no_wrap=True)
+        for cells in rows:
+            table.add_row(*cells)
+        # a pipe gets an 80-column console by default, which would truncate every cell
+        (console if console.is_terminal else Console(width=160)).print(table)
     if json_out is not None:
         payload = json.dumps({"load_average": os.getloadavg(), "rows": [r.to_dict() for r in results]}, indent=2)
         _atomic_write(json_out, lambda tmp: Path(tmp).write_text(payload))
