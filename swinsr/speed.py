@@ -380,7 +380,7 @@ def bench_tiled_memory(
 
     ``output_mb`` is the size of the float32 output image itself, which no tiling can avoid;
     the rest of the peak is the working memory: it grows until a device batch is full
-    (``tile_batch`` tiles; default: the Upscaler's choice, at most 16) and then stays flat.
+    (``tile_batch`` tiles; default: the Upscaler's choice, 1 on CPU) and then stays flat.
     """
     from .inference import Upscaler
 

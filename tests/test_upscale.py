@@ -385,3 +385,13 @@ def test_cuda_precisions_and_auto_tile(x2_model):
     assert auto.precision == "bf16"
     y = auto.upscale_tensor(x)
     assert y.shape == (1, 3, 80, 96) and torch.isfinite(y).all() and auto.last_tile is None
+
+
+def test_cpu_tiles_run_one_per_batch_unless_asked(x2_model):
+    # batching tiles was measured to give no speed-up on CPU, only memory (bench-speed --tiled)
+    assert Upscaler(x2_model, tile=16, device="cpu")._pick_batch(16) == 1
+    assert Upscaler(x2_model, tile=16, device="cpu", tile_batch=4)._pick_batch(16) == 4
+    image = torch.rand(1, 3, 40, 40)
+    single = Upscaler(x2_model, tile=16, device="cpu").upscale_tensor(image)
+    batched = Upscaler(x2_model, tile=16, device="cpu", tile_batch=4).upscale_tensor(image)
+    assert torch.allclose(single, batched, atol=1e-5)

@@ -56,7 +56,7 @@ def bench_speed_command(
     ),
     tile: int = typer.Option(128, "--tile", help="Tile side (LR pixels) for --tiled."),
     tile_batch: Optional[int] = typer.Option(
-        None, "--tile-batch", min=1, help="Tiles per batch for --tiled (default: the Upscaler's choice, at most 16)."
+        None, "--tile-batch", min=1, help="Tiles per batch for --tiled (default: the Upscaler's choice: 1 on CPU, up to 16 on GPU)."
     ),
     memory: bool = typer.Option(
         True, "--memory/--no-memory", help="Measure peak memory (on CPU: one fresh process per row, slower)."

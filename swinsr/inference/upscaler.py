@@ -57,7 +57,8 @@ class Upscaler:
         device: ``"auto"``/``None``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``.
         ensemble: x8 self-ensemble (flips and rotations averaged; 8x slower, slightly better).
         alpha: how an alpha channel is upscaled: ``"model"`` (through the model as gray) or ``"bicubic"``.
-        tile_batch: tiles per device batch (``None``: as many as the memory budget allows).
+        tile_batch: tiles per device batch (``None``: one on CPU, where batching was measured to
+            give no speed-up, only memory; on GPUs as many as the memory budget allows, at most 16).
 
     Example::
 
@@ -186,6 +187,9 @@ class Upscaler:
     def _pick_batch(self, tile: int) -> int:
         if self.tile_batch is not None:
             return self.tile_batch
+        if self.device.type == "cpu":
+            # bench-speed --tiled: batches of 16 tiles ran no faster than single tiles on CPU
+            return 1
         side = tile + 2 * self.tile_overlap + 2 * self.window_size  # processed size, worst case
         per_tile = self._bytes_per_px() * side * side
         return int(max(1, min(MAX_TILE_BATCH, self._memory_budget() // max(per_tile, 1.0))))
