@@ -150,6 +150,9 @@ def _runners(
         elif mode == "compiled":
             from .export import compile_model
 
+            # Every model shares the block code objects: after a few models and sizes in one
+            # process, dynamo's recompile limit would silently run later "compiled" rows eagerly.
+            torch._dynamo.reset()
             runners[mode] = compile_model(model, size)
         elif mode == "bf16":
             def run_bf16(x: torch.Tensor) -> torch.Tensor:
