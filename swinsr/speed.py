@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,23 @@ def build_preset(name: str, device: torch.device | str = "cpu") -> nn.Module:
     arch, kwargs = PRESETS[name]
     torch.manual_seed(0)
     return build_model(arch, **kwargs).eval().to(device)
+
+
+def machine_description(device: torch.device) -> str:
+    """What the numbers were measured on: GPU name, or CPU model and core count; plus torch."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        name = f"{name}, {os.cpu_count()} cores"
+    return f"{name}, torch {torch.__version__}"
 
 
 def _sync(device: torch.device) -> None:

@@ -160,7 +160,9 @@ def test_bench_speed_cli_runs_and_reports(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench-speed", "--sizes", "16", "--rounds", "1", "--modes", "eager,plain", "--json", str(out)])
     assert exit_info.value.code in (0, None)
-    rows = json.loads(out.read_text())["rows"]
+    report = json.loads(out.read_text())
+    assert "torch" in report["machine"] and report["threads"] >= 1
+    rows = report["rows"]
     assert [r["mode"] for r in rows] == ["eager", "plain"]
     assert all(r["seconds"] > 0 and r["out_mpix_per_s"] > 0 for r in rows)
     assert all(r["peak_mb"] > 0 for r in rows)  # measured in a fresh process per row

@@ -73,7 +73,7 @@ def bench_speed_command(
 
     from ..checkpoint import _atomic_write
     from ..inference import resolve_device
-    from ..speed import bench_inference, bench_tiled_memory, bench_train_step
+    from ..speed import bench_inference, bench_tiled_memory, bench_train_step, machine_description
     from ..speed import threads as thread_ctx
 
     dev = resolve_device(device)
@@ -83,7 +83,9 @@ def bench_speed_command(
     log = lambda s: err_console.print(s, highlight=False)  # noqa: E731
     results = []
     with thread_ctx(threads):
-        err_console.print(f"device {dev}, {torch.get_num_threads()} threads, load average {os.getloadavg()}")
+        n_threads = torch.get_num_threads()
+        machine = machine_description(dev)
+        err_console.print(f"{machine}; {n_threads} threads, load average {os.getloadavg()}", highlight=False)
         for name in _split(models):
             for size in map(int, _split(sizes)):
                 results += bench_inference(name, size, mode_list, device=dev, rounds=rounds,
@@ -95,7 +97,7 @@ def bench_speed_command(
         if tiled:
             results += bench_tiled_memory("swinir-s-x4", [int(s) for s in _split(tiled)], tile=tile, device=dev,
                                           tile_batch=tile_batch, memory=memory, log=log)
-    title = f"swinsr speed ({dev}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f})"
+    title = f"swinsr speed on {machine} ({dev}, {n_threads} threads, load {os.getloadavg()[0]:.1f})"
     header, rows = _rows(results)
     if markdown:
         console.print(f"{title}\n", highlight=False)
@@ -110,5 +112,6 @@ def bench_speed_command(
         # a pipe gets an 80-column console by default, which would truncate every cell
         (console if console.is_terminal else Console(width=160)).print(table)
     if json_out is not None:
-        payload = json.dumps({"load_average": os.getloadavg(), "rows": [r.to_dict() for r in results]}, indent=2)
+        payload = json.dumps({"machine": machine, "threads": n_threads, "load_average": os.getloadavg(),
+                              "rows": [r.to_dict() for r in results]}, indent=2)
         _atomic_write(json_out, lambda tmp: Path(tmp).write_text(payload))
