@@ -95,3 +95,17 @@ def test_markdown_table_output(capsys):
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("|")]
     assert lines[0].startswith("| model | LR size | mode |") and lines[1].startswith("| --- |")
     assert lines[2].startswith("| swinir-s-x4 | 16x16 | eager |")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swinir-s-x4", "swinir-m-x4"])
+def test_cpu_memory_estimate_covers_the_measured_peak_without_gross_excess(name):
+    # tile="auto" on CPU sizes tiles from this estimate: too low risks swapping, too high tiles
+    # images that fit whole (every tile recomputes its overlap border)
+    from swinsr.inference.tiling import estimate_bytes_per_pixel
+    from swinsr.speed import build_preset
+
+    peaks = [cpu_peak_memory(dict(kind="inference", model=name, size=s, mode="eager", threads=1)) for s in (96, 160)]
+    measured = (peaks[1] - peaks[0]) * 2**20 / (160**2 - 96**2)
+    estimate = estimate_bytes_per_pixel(build_preset(name))
+    assert measured < estimate < 2 * measured, (measured, estimate)

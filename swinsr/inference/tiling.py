@@ -162,20 +162,27 @@ def _summed_weights(spans: list[Span], weights: list[torch.Tensor], length: int,
 
 
 def estimate_bytes_per_pixel(model: torch.nn.Module) -> float:
-    """Rough peak activation bytes per low-resolution pixel for one forward pass of an SR model.
+    """Peak activation bytes per low-resolution pixel of one fast-path forward (float32), with margin.
 
-    Counts the large float32 tensors alive inside a Swin block (tokens x channels for qkv, MLP,
-    residuals; windows x heads x window^2 for attention) and the upsampler's feature maps, with
-    a 1.5x margin. Used to size ``tile="auto"`` where memory cannot be measured (CPU).
+    Used to size ``tile="auto"`` where memory cannot be measured (CPU). Two places can hold the
+    peak: the Swin body (about 12 ``embed_dim``-wide float tensors per token alive at once: the
+    residuals kept across groups, the gathered windows, qkv, MLP hidden) and, for
+    ``pixelshuffle``-style heads, the 64-channel features at up to the output resolution. Fitted
+    to fresh-process peaks (``swinsr.speed.cpu_peak_memory``): SwinIR-S x4 2.7 KB/px measured,
+    3.8 KB/px estimated; SwinIR-M x4 9.2 / 13.0; Swin2SR-S x4 2.5 / 3.8. (An earlier formula that
+    assumed materialised attention logits overestimated 7x and tiled images that fit whole.)
     """
     config = getattr(model, "config", None) or {}
     dim = int(config.get("embed_dim", 96))
-    heads = max(config.get("num_heads", [6]) or [6])
-    window = int(getattr(model, "window_size", 8))
-    mlp_ratio = float(config.get("mlp_ratio", 2.0))
     scale = int(getattr(model, "upscale", 1))
-    per_px = 10 * dim + 2 * heads * window * window + 2 * mlp_ratio * dim + 3 * 64 * scale * scale
-    return 4.0 * per_px * 1.5
+    out_chans = int(getattr(model, "in_chans", 3))
+    body = 12 * dim
+    upsampler = config.get("upsampler", "")
+    if upsampler in ("pixelshuffle", "pixelshuffle_aux", "nearest+conv"):
+        head = 2.5 * 64 * scale * scale
+    else:
+        head = 2.0 * out_chans * scale * scale
+    return 4.0 * (max(body, head) + out_chans * scale * scale) * 1.25
 
 
 def measure_bytes_per_pixel(forward: Forward, channels: int, device: torch.device, probe: int = 64) -> float:
