@@ -100,7 +100,7 @@ def bench_speed_command(
     title = f"swinsr speed on {machine} ({dev}, {n_threads} threads, load {os.getloadavg()[0]:.1f})"
     header, rows = _rows(results)
     if markdown:
-        console.print(f"{title}\n", highlight=False)
+        console.print(f"{title}\n", highlight=False, soft_wrap=True)
         for cells in [header, ["---"] * len(header), *rows]:
             console.print("| " + " | ".join(cells) + " |", highlight=False, soft_wrap=True)
     else:
