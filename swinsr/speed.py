@@ -200,7 +200,7 @@ def cpu_peak_memory(task: dict[str, Any], timeout: float = 1800.0) -> float | No
     ``task`` is what :func:`_memory_task` understands (``kind`` inference/train/tiled plus its
     arguments). A fresh process has no allocator cache from earlier runs, which is what makes
     the number comparable across modes; ``None`` when it cannot be measured (non-Linux, or the
-    child failed; its error is part of the log line).
+    child failed: ``python -m swinsr.speed '<task as JSON>'`` reproduces it).
     """
     env = dict(os.environ, **_MEMORY_CHILD_ENV)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
@@ -256,7 +256,7 @@ def _measure_memory(
         return None if in_process is None else in_process.peak_mb
     peak = cpu_peak_memory(dict(task, threads=torch.get_num_threads()))
     if peak is None:
-        log(f"peak memory of {task} could not be measured")
+        log(f"peak memory not measured; to see why, run: python -m swinsr.speed '{json.dumps(task)}'")
     return peak
 
 
@@ -419,7 +419,8 @@ def bench_tiled_memory(
         task = dict(kind="tiled", model=name, size=lr_side, tile=tile, tile_batch=tile_batch, tile_overlap=tile_overlap)
         peak = _measure_memory(device, task, mem, log) if memory else None
         output_mb = model.in_chans * side * side * 4 / 2**20
-        log(f"tiled {name} -> {side}px: {sec:.1f}s, peak {peak} MB (output image {output_mb:.0f} MB)")
+        peak_text = "not measured" if peak is None else f"{peak:.0f} MB"
+        log(f"tiled {name} -> {side}px: {sec:.1f}s, peak {peak_text} (output image {output_mb:.0f} MB)")
         label = f"{name} tiled {tile}" + (f" batch {tile_batch}" if tile_batch else "")
         results.append(Result(label, lr_side, "eager", str(device), sec,
                               side * side / 1e6 / sec, peak, output_mb=output_mb))
