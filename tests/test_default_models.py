@@ -56,3 +56,21 @@ def test_upscale_cli_uses_the_default(tmp_path):
     assert exc.value.code == 0
     assert read_image(tmp_path / "out.png").array.shape == (80, 96, 3)
     assert isinstance(swinsr.zoo.load_pretrained(default_model_name(4)), swinsr.SwinIR)
+
+
+def test_before_after_picture_script(shared, tmp_path):
+    import importlib.util
+
+    import cv2
+
+    spec = importlib.util.spec_from_file_location("make_before_after", "scripts/make_before_after.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "ba.png"
+    assert script.main(["--shared", str(shared), "--box", "10", "10", "16", "-o", str(out)]) == 0
+    picture = cv2.imread(str(out))
+    assert picture.shape == (22 + 64, 3 * 64 + 2 * 6, 3)
+    bicubic, model = picture[22:, :64].astype(float), picture[22:, 70:134].astype(float)
+    assert abs(bicubic - model).mean() > 1  # the model panel is not a copy of the bicubic one
+    assert script.main(["--shared", str(shared), "--image", "Set14/missing", "-o", str(out)]) != 0
+    assert cv2.imread(str(out)).shape == picture.shape  # a failed run leaves the earlier picture alone
