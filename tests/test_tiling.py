@@ -141,3 +141,18 @@ def test_tiled_matches_whole_image_on_a_real_image(shared):
     assert tiled_up.last_tile == 32
     psnr = 10 * np.log10(255.0**2 / np.mean((whole - tiled) ** 2))
     assert psnr >= 45, f"tiled vs whole PSNR {psnr:.2f} dB"
+
+
+def test_uniform_tiles_all_have_one_shape_and_keep_their_cores():
+    from swinsr.inference.tiling import uniform_tile_side, widen_span
+
+    side = uniform_tile_side(16, 8, 8)
+    assert side % 8 == 0 and side >= 16 + 2 * 8
+    for length in (side, 72, 200):
+        spans = tile_spans(length, 16, 8, 8)
+        wide = [widen_span(s, side, length) for s in spans]
+        assert {s.stop - s.start for s in wide} == {side}
+        for s, w in zip(spans, wide):
+            assert (w.core0, w.core1) == (s.core0, s.core1) and 0 <= w.start <= s.start and s.stop <= w.stop <= length
+    with pytest.raises(ValueError, match="cannot widen"):
+        widen_span(tile_spans(24, 16, 8, 8)[0], side, 24)

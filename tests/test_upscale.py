@@ -395,3 +395,31 @@ def test_cpu_tiles_run_one_per_batch_unless_asked(x2_model):
     single = Upscaler(x2_model, tile=16, device="cpu").upscale_tensor(image)
     batched = Upscaler(x2_model, tile=16, device="cpu", tile_batch=4).upscale_tensor(image)
     assert torch.allclose(single, batched, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_compiled_upscaler_compiles_once_for_all_image_sizes(x2_model, shared, monkeypatch):
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from swinsr.metrics import psnr_torch
+
+    photo = torch.from_numpy(read_image(shared / "data/Set5/LR_bicubic/X2/babyx2.png").array).permute(2, 0, 1)
+    photo = photo[None].float() / 255
+    sizes = [(77, 85), (49, 66), (20, 85)]  # the last is smaller than one uniform tile: run eagerly
+    images = [photo[:, :, :h, :w] for h, w in sizes]
+    opts = dict(tile=16, tile_overlap=8, device="cpu")
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = [Upscaler(x2_model, compile=True, **opts).upscale_tensor(x) for x in images]
+    assert counters["stats"]["unique_graphs"] == 1  # one shape for every tile of every image
+    # the same uniform tiles run eagerly: compilation changes nothing but rounding
+    monkeypatch.setattr("swinsr.export.compile_model", lambda model, *a, **k: model)
+    uniform = [Upscaler(x2_model, compile=True, **opts).upscale_tensor(x) for x in images]
+    tiled = [Upscaler(x2_model, **opts).upscale_tensor(x) for x in images]
+    whole = [Upscaler(x2_model, device="cpu").upscale_tensor(x) for x in images]
+    for c, u, t, w, (h, wd) in zip(compiled, uniform, tiled, whole, sizes):
+        assert c.shape == w.shape == (1, 3, 2 * h, 2 * wd)
+        assert (c - u).abs().max() < 1e-4
+        # uniform tiles only add context, so they are as close to the whole-image result as plain tiles
+        assert float(psnr_torch(u, w, quantize=False)) > float(psnr_torch(t, w, quantize=False)) - 0.5

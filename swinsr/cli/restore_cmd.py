@@ -8,6 +8,7 @@ from ..errors import OptionError
 from .app import app
 from .upscale_cmd import (
     ALPHA_OPTION,
+    COMPILE_OPTION,
     DEVICE_OPTION,
     ENSEMBLE_OPTION,
     EXT_OPTION,
@@ -59,6 +60,7 @@ def restore_command(
     precision: str = PRECISION_OPTION,
     device: str = DEVICE_OPTION,
     ensemble: bool = ENSEMBLE_OPTION,
+    compile: bool = COMPILE_OPTION,
     alpha: str = ALPHA_OPTION,
     ext: str | None = EXT_OPTION,
     suffix: str | None = typer.Option(
@@ -82,7 +84,8 @@ def restore_command(
     if int(scale) != 1:
         raise OptionError(f"--model {model}: this is a x{scale} super-resolution model; use `swinsr upscale` for it")
     upscaler = build_upscaler(
-        loaded, tile=tile, tile_overlap=tile_overlap, precision=precision, device=device, ensemble=ensemble, alpha=alpha
+        loaded, tile=tile, tile_overlap=tile_overlap, precision=precision, device=device, ensemble=ensemble, alpha=alpha,
+        compile=compile,
     )
     run_image_batch(
         ctx, inputs, upscaler=upscaler, output=output, ext=ext, suffix=suffix, default_suffix="_restored",

@@ -35,6 +35,10 @@ PRECISION_OPTION = typer.Option(
 )
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto, cpu, cuda or mps.")
 ENSEMBLE_OPTION = typer.Option(False, "--ensemble", help="x8 self-ensemble (flips/rotations averaged): 8x slower, a little better.")
+COMPILE_OPTION = typer.Option(
+    False, "--compile", help="torch.compile the model; every tile is padded to one shape, so it compiles once "
+    "(about a minute) for all images. Worth it for many or large images."
+)
 ALPHA_OPTION = typer.Option("model", "--alpha", help="How to upscale an alpha channel: 'model' (as a gray image) or 'bicubic'.")
 EXT_OPTION = typer.Option(None, "--ext", help="Output format: png, jpg, webp, tif or bmp (default: the input's; GIF -> png).")
 SUFFIX_OPTION = typer.Option(
@@ -108,13 +112,16 @@ def run_image_batch(
     raise typer.Exit(result.exit_code)
 
 
-def build_upscaler(model: object, *, tile: str, tile_overlap: int, precision: str, device: str, ensemble: bool, alpha: str):
+def build_upscaler(
+    model: object, *, tile: str, tile_overlap: int, precision: str, device: str, ensemble: bool, alpha: str,
+    compile: bool = False,
+):
     """An :class:`swinsr.Upscaler` from command-line option values."""
     from ..inference import Upscaler
 
     return Upscaler(
         model, tile=parse_tile(tile), tile_overlap=tile_overlap, precision=precision, device=device,
-        ensemble=ensemble, alpha=alpha,
+        ensemble=ensemble, alpha=alpha, compile=compile,
     )
 
 
@@ -138,6 +145,7 @@ def upscale_command(
         None, "--outscale", help="Final size as a factor of the input: runs at the model's scale, then resizes (antialiased)."
     ),
     ensemble: bool = ENSEMBLE_OPTION,
+    compile: bool = COMPILE_OPTION,
     alpha: str = ALPHA_OPTION,
     ext: str | None = EXT_OPTION,
     suffix: str | None = SUFFIX_OPTION,
@@ -165,7 +173,8 @@ def upscale_command(
             f"use --scale {model_scale}, or --outscale {scale} to resize its output to x{scale}"
         )
     upscaler = build_upscaler(
-        loaded, tile=tile, tile_overlap=tile_overlap, precision=precision, device=device, ensemble=ensemble, alpha=alpha
+        loaded, tile=tile, tile_overlap=tile_overlap, precision=precision, device=device, ensemble=ensemble, alpha=alpha,
+        compile=compile,
     )
     final = f"{outscale:g}" if outscale is not None else str(model_scale)
     run_image_batch(

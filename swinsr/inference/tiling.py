@@ -56,6 +56,26 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[Spa
     return spans
 
 
+def uniform_tile_side(tile: int, overlap: int, align: int = 1) -> int:
+    """The largest processed tile :func:`tile_spans` can produce. With ``uniform`` every tile is
+    widened to this side, so a compiled model sees one input shape for every image."""
+    length = (align + 2) * tile + 2 * overlap  # long enough for every core position mod align
+    return max(s.stop - s.start for s in tile_spans(length, tile, overlap, align))
+
+
+def widen_span(span: Span, side: int, length: int) -> Span:
+    """``span`` with its processed range grown to ``side`` pixels inside ``[0, length)``.
+
+    Only context is added (its blend weight is zero beyond the overlap band), so the output is
+    unchanged while every tile gets the same shape; an edge tile still ends at the image edge,
+    where the model sees exactly what a whole-image pass sees.
+    """
+    if length < side:
+        raise ValueError(f"cannot widen a tile to {side} pixels along an axis of {length}")
+    start = min(span.start, length - side)
+    return Span(span.core0, span.core1, start, start + side)
+
+
 def _crossfade(u: torch.Tensor, band: float) -> torch.Tensor:
     """0 -> 1 raised cosine over ``u`` in ``[-band/2, band/2]`` (a step at 0 when ``band`` is 0)."""
     if band <= 0:
@@ -100,6 +120,7 @@ def tiled_forward(
     batch_size: int = 1,
     device: torch.device | None = None,
     progress: Progress | None = None,
+    uniform: int | None = None,
 ) -> torch.Tensor:
     """Run ``forward`` over overlapping tiles of ``x`` (B, C, H, W) and blend the outputs.
 
@@ -107,7 +128,9 @@ def tiled_forward(
     ``pad`` (e.g. the model's own window padding) is applied to the whole image first, so tiles
     at the bottom/right edge see the same padded pixels a whole-image pass would.
     Returns ``(B, C_out, H*scale, W*scale)`` float32 on the CPU. ``progress(done, total)`` is
-    called after each batch of tiles.
+    called after each batch of tiles. ``uniform`` (see :func:`uniform_tile_side`) widens every
+    tile to that side (:func:`widen_span`; the padded image must be at least that large): one
+    input shape for any image, which is what a compiled model needs to compile once.
     """
     check_tile_args(tile, overlap)
     device = device or x.device
@@ -115,6 +138,8 @@ def tiled_forward(
     xp = pad(x) if pad is not None else x
     hp, wp = xp.shape[-2:]
     rows, cols = tile_spans(hp, tile, overlap, align), tile_spans(wp, tile, overlap, align)
+    if uniform is not None:
+        rows, cols = [widen_span(s, uniform, hp) for s in rows], [widen_span(s, uniform, wp) for s in cols]
     row_w = [span_weights(s, hp, scale, overlap) for s in rows]
     col_w = [span_weights(s, wp, scale, overlap) for s in cols]
     # tiles of equal shape share a device batch (edge tiles are smaller)

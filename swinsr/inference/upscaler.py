@@ -27,11 +27,15 @@ from .tiling import (
     measure_bytes_per_pixel,
     shrink_tile,
     tiled_forward,
+    uniform_tile_side,
 )
 
 ALPHA_MODES = ("model", "bicubic")
 #: Most tiles sent to the device in one batch (more gives no speed-up, only memory use).
 MAX_TILE_BATCH = 16
+#: Tile side (input pixels) of ``compile=True`` when no fixed ``tile`` is given: one shape for
+#: all images, small enough that small images do not pay much for padding up to it.
+COMPILE_TILE = 192
 
 
 def _gray_from_replicated(y: torch.Tensor) -> torch.Tensor:
@@ -59,6 +63,11 @@ class Upscaler:
         alpha: how an alpha channel is upscaled: ``"model"`` (through the model as gray) or ``"bicubic"``.
         tile_batch: tiles per device batch (``None``: one on CPU, where batching was measured to
             be slower and to need more memory; on GPUs as many as the memory budget allows, at most 16).
+        compile: run a ``torch.compile`` d model (:func:`swinsr.export.compile_model`) on tiles that
+            all have one shape (edge tiles take extra context from inside the image), so it
+            compiles once, on the first image, for every image size. Images are always tiled then
+            (``tile`` ``None``/``"auto"`` mean :data:`COMPILE_TILE`); images smaller than one tile
+            run eagerly instead of padding. Pays off for many images or large ones.
 
     Example::
 
@@ -77,6 +86,7 @@ class Upscaler:
         ensemble: bool = False,
         alpha: str = "model",
         tile_batch: int | None = None,
+        compile: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         if isinstance(model, (str, Path)):
@@ -117,10 +127,20 @@ class Upscaler:
         #: tile side used by the last call (None: whole image); shrinks after out-of-memory retries
         self.last_tile: int | None = None
         self._bytes_per_pixel: float | None = None
+        self.compile = bool(compile)
+        self._compiled: nn.Module | None = None
+        self._eager_now = False  # compile mode, but this image is smaller than one uniform tile
 
     # ----------------------------------------------------------------- model calls
     def _model_call(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.model(x)
+        model = self.model
+        if self.compile and not self._eager_now:
+            if self._compiled is None:
+                from ..export import compile_model
+
+                self._compiled = compile_model(self.model)
+            model = self._compiled
+        y = model(x)
         return y[0] if isinstance(y, tuple) else y  # pixelshuffle_aux models return (sr, aux)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,6 +193,8 @@ class Upscaler:
 
     def _pick_tile(self, height: int, width: int) -> int | None:
         """Tile side for an image (None: process it whole)."""
+        if self.compile and (self.tile is None or self.tile == "auto"):
+            return COMPILE_TILE
         if self.tile is None:
             return None
         if self.tile == "auto":
@@ -207,10 +229,14 @@ class Upscaler:
                     if progress is not None:
                         progress(1, 1)
                     return y
+                uniform = uniform_tile_side(tile, self.tile_overlap, self.window_size) if self.compile else None
+                padded = -(-min(h, w) // self.window_size) * self.window_size
+                self._eager_now = uniform is not None and padded < uniform
                 return tiled_forward(
                     self._forward_any_channels, x, scale=self.scale, tile=tile, overlap=self.tile_overlap,
                     align=self.window_size, pad=getattr(self.model, "pad_to_window", None),
                     batch_size=self._pick_batch(tile), device=self.device, progress=progress,
+                    uniform=None if self._eager_now else uniform,
                 )
             except Exception as exc:
                 if not is_out_of_memory(exc):
