@@ -34,7 +34,7 @@ ALPHA_MODES = ("model", "bicubic")
 #: Most tiles sent to the device in one batch (more gives no speed-up, only memory use).
 MAX_TILE_BATCH = 16
 #: Tile side (input pixels) of ``compile=True`` when no fixed ``tile`` is given: one shape for
-#: all images, small enough that small images do not pay much for padding up to it.
+#: all images; images smaller than one such tile (plus context) run eagerly.
 COMPILE_TILE = 192
 
 
@@ -229,12 +229,13 @@ class Upscaler:
                     if progress is not None:
                         progress(1, 1)
                     return y
+                pad = getattr(self.model, "pad_to_window", None)
                 uniform = uniform_tile_side(tile, self.tile_overlap, self.window_size) if self.compile else None
-                padded = -(-min(h, w) // self.window_size) * self.window_size
+                padded = min(h, w) if pad is None else -(-min(h, w) // self.window_size) * self.window_size
                 self._eager_now = uniform is not None and padded < uniform
                 return tiled_forward(
                     self._forward_any_channels, x, scale=self.scale, tile=tile, overlap=self.tile_overlap,
-                    align=self.window_size, pad=getattr(self.model, "pad_to_window", None),
+                    align=self.window_size, pad=pad,
                     batch_size=self._pick_batch(tile), device=self.device, progress=progress,
                     uniform=None if self._eager_now else uniform,
                 )
