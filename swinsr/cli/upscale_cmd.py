@@ -36,8 +36,8 @@ PRECISION_OPTION = typer.Option(
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto, cpu, cuda or mps.")
 ENSEMBLE_OPTION = typer.Option(False, "--ensemble", help="x8 self-ensemble (flips/rotations averaged): 8x slower, a little better.")
 COMPILE_OPTION = typer.Option(
-    False, "--compile", help="torch.compile the model; every tile is padded to one shape, so it compiles once "
-    "(about a minute) for all images. Worth it for many or large images."
+    False, "--compile", help="torch.compile the model on tiles of one shape, so it compiles once (1-2 minutes) "
+    "for images of any size. Meant for GPUs: on a CPU it was slower than eager (README, Speed)."
 )
 ALPHA_OPTION = typer.Option("model", "--alpha", help="How to upscale an alpha channel: 'model' (as a gray image) or 'bicubic'.")
 EXT_OPTION = typer.Option(None, "--ext", help="Output format: png, jpg, webp, tif or bmp (default: the input's; GIF -> png).")

@@ -67,7 +67,9 @@ class Upscaler:
             all have one shape (edge tiles take extra context from inside the image), so it
             compiles once, on the first image, for every image size. Images are always tiled then
             (``tile`` ``None``/``"auto"`` mean :data:`COMPILE_TILE`); images smaller than one tile
-            run eagerly instead of padding. Pays off for many images or large ones.
+            run eagerly instead of padding. Meant for GPUs: on a 2-core CPU a 384x384 x4 upscale
+            took 7.8 s compiled against 5.7 s eager with the same tile (uniform tiles carry more
+            context, and compilation gains little there).
 
     Example::
 
