@@ -9,6 +9,7 @@ shared machine hits every mode alike.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -260,6 +261,22 @@ def _measure_memory(
     return peak
 
 
+def _time_interleaved(
+    calls: dict[str, Callable[[], Any]], rounds: int, device: torch.device, log_round: Callable[[int, str], None]
+) -> dict[str, list[float]]:
+    """Seconds of each call per round, one call of every mode per round (so load hits all alike)."""
+    times: dict[str, list[float]] = {m: [] for m in calls}
+    for r in range(rounds):
+        for mode, call in calls.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            call()
+            _sync(device)
+            times[mode].append(time.perf_counter() - t0)
+        log_round(r + 1, ", ".join(f"{m} {t[-1]:.2f}s" for m, t in times.items()))
+    return times
+
+
 def bench_inference(
     name: str,
     size: int,
@@ -279,7 +296,6 @@ def bench_inference(
     model = build_preset(name, device)
     runners = _runners(name, model, modes, device, size, reference_dir)
     x = torch.rand(1, model.in_chans, size, size, device=device)
-    times: dict[str, list[float]] = {m: [] for m in runners}
     peaks: dict[str, float | None] = {}
     diffs: dict[str, float | None] = {}
     with torch.inference_mode():
@@ -293,14 +309,8 @@ def bench_inference(
             task = dict(kind="inference", model=name, size=size, mode=mode,
                         reference_dir=str(reference_dir) if reference_dir else None)
             peaks[mode] = _measure_memory(device, task, mem, log) if memory else None
-        for r in range(rounds):
-            for mode, run in runners.items():
-                _sync(device)
-                t0 = time.perf_counter()
-                run(x)
-                _sync(device)
-                times[mode].append(time.perf_counter() - t0)
-            log(f"{name} {size}px round {r + 1}/{rounds}: " + ", ".join(f"{m} {t[-1]:.2f}s" for m, t in times.items()))
+        times = _time_interleaved({m: functools.partial(run, x) for m, run in runners.items()}, rounds, device,
+                                  lambda r, line: log(f"{name} {size}px round {r}/{rounds}: {line}"))
     out_mpix = (size * model.upscale) ** 2 / 1e6
     results = []
     for mode, ts in times.items():
@@ -360,7 +370,6 @@ def bench_train_step(
     """
     steps_by_mode = {m: _train_step(name, m, batch=batch, patch=patch, device=device, reference_dir=reference_dir)
                      for m in modes}
-    times: dict[str, list[float]] = {m: [] for m in modes}
     peaks: dict[str, float | None] = {}
     for mode, step in steps_by_mode.items():
         with PeakMemory(device) as mem:
@@ -369,14 +378,7 @@ def bench_train_step(
         task = dict(kind="train", model=name, mode=mode, batch=batch, patch=patch,
                     reference_dir=str(reference_dir) if reference_dir else None)
         peaks[mode] = _measure_memory(device, task, mem, log) if memory else None
-    for s in range(steps):
-        for mode, step in steps_by_mode.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            step()
-            _sync(device)
-            times[mode].append(time.perf_counter() - t0)
-        log(f"train step {s + 1}/{steps}: " + ", ".join(f"{m} {t[-1]:.2f}s" for m, t in times.items()))
+    times = _time_interleaved(steps_by_mode, steps, device, lambda r, line: log(f"train step {r}/{steps}: {line}"))
     scale = PRESETS[name][1]["upscale"]
     out_mpix = batch * (patch * scale) ** 2 / 1e6
     return [
