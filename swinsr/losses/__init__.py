@@ -6,7 +6,6 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from ..errors import OptionError
 from .pixel import CharbonnierLoss, CrossEntropyLoss, L1Loss, MSELoss, WeightedLoss
 from .perceptual import PerceptualLoss
 from .registry import LOSS_REGISTRY
