@@ -19,6 +19,7 @@ import torch.nn as nn
 from .checkpoint import _atomic_write
 from .errors import OptionError
 
+
 def compile_model(
     model: nn.Module, tile: int | None = None, *, mode: str | None = None, batch: int = 1, **compile_kwargs: Any
 ) -> nn.Module:

@@ -61,11 +61,14 @@ def caching_allowed() -> bool:
 
 
 def shared_cached(factory: Callable[..., _T], *args: object) -> _T:
-    """Call a cached tensor factory (e.g. an ``lru_cache``) outside inference mode.
+    """Call an ``lru_cache``-wrapped tensor factory the way every forward may share its result.
 
-    Its tensors are reused by every later forward. Built under ``torch.inference_mode`` they
-    would be inference tensors, and a later training forward that saves them for backward
-    (``index_select`` saves its index) would fail; normal tensors work in both modes.
+    Under graph capture (:func:`caching_allowed` false) the cache is bypassed, so the traced
+    graph contains the computation itself. Otherwise the result is built outside inference
+    mode: tensors made under ``torch.inference_mode`` are inference tensors, and a later
+    training forward that saves one for backward (``index_select`` saves its index) would fail.
     """
+    if not caching_allowed():
+        return factory.__wrapped__(*args)  # type: ignore[attr-defined]
     with torch.inference_mode(False):
         return factory(*args)

@@ -108,9 +108,6 @@ def border_mask_patterns(
     """
     if shift_size <= 0:
         raise ValueError("border_mask_patterns needs shift_size > 0")
-    if not caching_allowed():
-        # graph capture traces the computation (dynamo warns about, and bypasses, lru_cache)
-        return _border_mask_patterns_cached.__wrapped__(window_size, shift_size, torch.device(device), dtype)
     return shared_cached(_border_mask_patterns_cached, int(window_size), int(shift_size), torch.device(device), dtype)
 
 
@@ -167,15 +164,14 @@ def window_gather_indices(
     by row, so each mask group is one contiguous slice (:func:`window_group_sizes`).
     Cached per arguments.
     """
-    if not caching_allowed():
-        # graph capture: keep sizes symbolic (no int()), so exported graphs take any H and W
-        return _window_gather_indices_cached.__wrapped__(
-            height, width, crop or (height, width), window_size, shift_size, torch.device(device), grouped
-        )
-    crop = (int(height), int(width)) if crop is None else (int(crop[0]), int(crop[1]))
+    crop = crop or (height, width)
+    if caching_allowed():
+        # cache keys must be plain ints; under graph capture the sizes stay symbolic (no int()),
+        # so exported graphs take any H and W
+        height, width, crop = int(height), int(width), (int(crop[0]), int(crop[1]))
     return shared_cached(
         _window_gather_indices_cached,
-        int(height), int(width), crop, int(window_size), int(shift_size), torch.device(device), bool(grouped),
+        height, width, crop, int(window_size), int(shift_size), torch.device(device), bool(grouped),
     )
 
 
