@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import swinsr
     from swinsr.benchmark import run_benchmark
-    from swinsr.checkpoint import read_checkpoint
+    from swinsr.checkpoint import _atomic_write, read_checkpoint
     from swinsr.zoo import REGISTRY_FILE, WEIGHTS_DIR
 
     if (args.run is None) == (args.checkpoint is None):
@@ -81,9 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         "training": args.training,
         "metrics": metrics,
     }
-    tmp = REGISTRY_FILE.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dict(sorted(registry.items())), indent=2) + "\n")
-    tmp.replace(REGISTRY_FILE)
+    text = json.dumps(dict(sorted(registry.items())), indent=2) + "\n"
+    _atomic_write(REGISTRY_FILE, lambda tmp: Path(tmp).write_text(text))
     print(json.dumps({args.name: registry[args.name]}, indent=2))
     return 0
 

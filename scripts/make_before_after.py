@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         columns += [np.concatenate([bar, crop]), np.full((LABEL_HEIGHT + crop.shape[0], 6, 3), 255, np.uint8)]
     picture = np.concatenate(columns[:-1], axis=1)
     ok, png = cv2.imencode(".png", np.ascontiguousarray(picture[:, :, ::-1]))
+    if not ok:
+        print("error: OpenCV could not encode the picture as PNG", file=sys.stderr)
+        return 1
     out = args.output or REPO / "docs" / f"before_after_x{s}.png"
     _atomic_write(out, lambda tmp: Path(tmp).write_bytes(png.tobytes()))
     print(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]})")

@@ -7,7 +7,7 @@ model's window grid (``align``) so every tile sees the same attention windows as
 pass. Outputs are blended with raised-cosine weights that cross over at the core boundaries
 over a band of ``overlap`` pixels: every pixel that contributes still has ``overlap / 2``
 pixels of context, and the transition is smooth. Only one batch of tiles lives on the device;
-the output and weight buffers live on the CPU.
+the output buffer (and two 1-D blend-weight sums) live on the CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 
+from ..archs.sr import NUM_FEAT
 from ..errors import OptionError
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -204,7 +205,7 @@ def estimate_bytes_per_pixel(model: torch.nn.Module) -> float:
     body = 12 * dim
     upsampler = config.get("upsampler", "")
     if upsampler in ("pixelshuffle", "pixelshuffle_aux", "nearest+conv"):
-        head = 2.5 * 64 * scale * scale
+        head = 2.5 * NUM_FEAT * scale * scale
     else:
         head = 2.0 * out_chans * scale * scale
     return 4.0 * (max(body, head) + out_chans * scale * scale) * 1.25
