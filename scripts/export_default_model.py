@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{ckpt} is not a super-resolution model")
     out = WEIGHTS_DIR / f"{args.name}.safetensors"
     swinsr.save_checkpoint(model, out)
-    print(f"wrote {out.relative_to(REPO)} ({out.stat().st_size / 1e6:.2f} MB, weights: {key})")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, weights: {key})")
 
     scale = int(model.upscale)
     sets = [args.shared / "data" / d for d in args.datasets]

@@ -74,3 +74,30 @@ def test_before_after_picture_script(shared, tmp_path):
     assert abs(bicubic - model).mean() > 1  # the model panel is not a copy of the bicubic one
     assert script.main(["--shared", str(shared), "--image", "Set14/missing", "-o", str(out)]) != 0
     assert cv2.imread(str(out)).shape == picture.shape  # a failed run leaves the earlier picture alone
+
+
+def test_export_script_writes_weights_and_measured_registry_entry(shared, tmp_path, monkeypatch):
+    import importlib.util
+    import json
+
+    import swinsr.zoo
+
+    monkeypatch.setattr(swinsr.zoo, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(swinsr.zoo, "REGISTRY_FILE", tmp_path / "registry.json")
+    (tmp_path / "registry.json").write_text(json.dumps({"old-x2": {"file": "old.safetensors", "scale": 2, "default": True}}))
+    model = swinsr.build_model("SwinIR", upscale=2, img_size=16, window_size=8, depths=[2], embed_dim=16, num_heads=[2],
+                               mlp_ratio=2, upsampler="pixelshuffledirect")
+    ckpt = tmp_path / "run.pth"
+    swinsr.save_checkpoint(model, ckpt)
+    spec = importlib.util.spec_from_file_location("export_default_model", "scripts/export_default_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = ["--checkpoint", str(ckpt), "--name", "tiny-x2", "--default", "--shared", str(shared), "--datasets", "Set5"]
+    assert script.main(argv) == 0
+    registry = json.loads((tmp_path / "registry.json").read_text())
+    entry = registry["tiny-x2"]
+    assert (tmp_path / entry["file"]).is_file() and entry["scale"] == 2 and entry["default"]
+    assert not registry["old-x2"]["default"]  # one default per scale
+    assert entry["parameters"] == sum(p.numel() for p in model.parameters())
+    assert entry["metrics"]["Set5"]["bicubic_psnr_y"] == pytest.approx(33.678, abs=1e-3)  # measured, not copied
+    assert 0 < entry["metrics"]["Set5"]["psnr_y"] < 60
