@@ -8,8 +8,19 @@ from .mlp import DropPath, Mlp, drop_path
 from .position import infer_pretrained_window_size, log_spaced_relative_coords, relative_position_index
 from .swint import SwinT
 from .windows import cyclic_shift, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
+from .hat import CAB, HAB, OCAB, RHAG, ChannelAttention, HybridAttentionStage, overlap_relative_position_index
+from .drct import RDG, dense_block_heads
 
 __all__ = [
+    "CAB",
+    "ChannelAttention",
+    "HAB",
+    "HybridAttentionStage",
+    "OCAB",
+    "RDG",
+    "RHAG",
+    "dense_block_heads",
+    "overlap_relative_position_index",
     "DropPath",
     "Mlp",
     "PatchEmbed",
