@@ -5,10 +5,12 @@ Datasets return dicts of float ``(C, H, W)`` tensors in ``[0, 1]`` (``'lq'``, ``
 """
 
 from . import degradation_datasets, imagefolder, sr_datasets  # noqa: F401  (registers the datasets)
+from . import realesrgan_datasets  # noqa: F401  (registers RealESRGANDataset, RealESRGANPairedDataset)
 from .degradation_datasets import GaussianNoiseDataset, JPEGDataset
 from .imagefolder import ImageFolderDataset
 from .io import list_images, read_image, to_tensor, to_uint8, write_image
 from .loader import build_dataloader, build_dataset
+from .realesrgan_datasets import RealESRGANDataset, RealESRGANPairedDataset
 from .registry import DATASET_REGISTRY
 from .sampler import EnlargedSampler
 from .sr_datasets import BicubicSRDataset, PairedImageDataset
@@ -23,6 +25,8 @@ __all__ = [
     "JPEGDataset",
     "ImageStore",
     "PairedImageDataset",
+    "RealESRGANDataset",
+    "RealESRGANPairedDataset",
     "build_dataloader",
     "build_dataset",
     "list_images",
