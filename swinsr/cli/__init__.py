@@ -18,6 +18,7 @@ from . import restore_cmd  # noqa: E402,F401
 from . import classify_cmd  # noqa: E402,F401
 from . import benchmark_cmd  # noqa: E402,F401
 from . import train_cmd  # noqa: E402,F401
+from . import degrade_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -88,9 +88,9 @@ class Degrader:
         """``(lr, notes)`` for an HR array (any layout of :mod:`swinsr.imageio`); ``notes`` say what
         was converted. Raises :class:`ImageError` for images smaller than ``scale`` pixels."""
         notes: list[str] = []
-        hr = mod_crop(hr, self.scale)
-        if hr.shape[0] < self.scale or hr.shape[1] < self.scale or min(hr.shape[:2]) == 0:
+        if hr.shape[0] < self.scale or hr.shape[1] < self.scale:
             raise ImageError(f"image {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {self.scale}")
+        hr = mod_crop(hr, self.scale)
         if self.preset == "bicubic":
             lr = imresize(hr, 1.0 / self.scale) if self.scale > 1 else hr.copy()
         else:
