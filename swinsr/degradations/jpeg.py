@@ -107,15 +107,16 @@ def jpeg_compress(img: torch.Tensor, quality: float | torch.Tensor) -> torch.Ten
 
     x = F.pad(x, (0, (-w) % 16, 0, (-h) % 16))  # whole 16x16 macroblocks so 4:2:0 chroma has whole blocks
     ph, pw = x.shape[-2:]
-    to_ycc = torch.tensor(_RGB2YCBCR, device=x.device).view(3, 3, 1, 1)
-    ycc = F.conv2d(x * 255.0, to_ycc, torch.tensor([0.0, 128.0, 128.0], device=x.device))
+    # colour transforms as matrix products, not 1x1 convolutions: cuDNN may run those in TF32
+    ycc = torch.einsum("ck,bkhw->bchw", torch.tensor(_RGB2YCBCR, device=x.device), x * 255.0)
+    ycc = ycc + torch.tensor([0.0, 128.0, 128.0], device=x.device).view(1, 3, 1, 1)
     y = _code_channel(ycc[:, 0], luma * factor, dct)
     chroma_sub = F.avg_pool2d(ycc[:, 1:], kernel_size=2, stride=2)
     cb = _code_channel(chroma_sub[:, 0], chroma * factor, dct)
     cr = _code_channel(chroma_sub[:, 1], chroma * factor, dct)
     cbcr = torch.stack([cb, cr], dim=1).repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
     ycc = torch.cat([y.unsqueeze(1), cbcr - 128.0], dim=1)
-    rgb = F.conv2d(ycc, torch.tensor(_YCBCR2RGB, device=x.device).view(3, 3, 1, 1))
+    rgb = torch.einsum("ck,bkhw->bchw", torch.tensor(_YCBCR2RGB, device=x.device), ycc)
     rgb = rgb.clamp(0, 255) / 255.0
     return rgb[:, :, :h, :w].to(dtype)
 
