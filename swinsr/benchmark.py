@@ -1,12 +1,14 @@
 """PSNR/SSIM benchmark with the standard SR evaluation protocol (engine of ``swinsr benchmark``).
 
 A dataset is a folder with ``HR/`` images and optionally ``LR_bicubic/X{s}/{stem}x{s}.png``
-(the layout of the usual Set5/Set14/BSD100/Urban100/Manga109 releases). Per image:
+(the layout of the usual Set5/Set14/BSD100/Urban100/Manga109 releases), or another LR folder
+such as ``LR_realesrgan/X{s}`` (``swinsr degrade`` output). Per image:
 
 1. HR is read as 3-channel RGB (grayscale files replicated, as the reference protocol does) and
    cropped at the top-left to a multiple of the scale;
-2. LR is read from ``LR_bicubic`` or, without that folder, made from that HR crop with the
-   MATLAB-exact bicubic of :mod:`swinsr.imresize`;
+2. LR is read from ``LR_bicubic`` (or the folder named by ``lr_dir``; without ``LR_bicubic``, the
+   one ``LR_*/X{s}`` folder present) or, without any, made from that HR crop with the MATLAB-exact
+   bicubic of :mod:`swinsr.imresize`;
 3. the method (``bicubic`` or a model run through :class:`swinsr.inference.Upscaler`) upscales LR,
    the output is rounded to the data's integer grid (uint8, or uint16 for 16-bit data);
 4. PSNR/SSIM are computed on Y (BT.601 studio swing) and RGB with ``crop_border = scale``.
@@ -35,6 +37,7 @@ from .imresize import imresize, mod_crop
 from .metrics import LPIPSMetric, MetricUnavailable, calculate_psnr, calculate_ssim, data_range, to_uint
 
 BICUBIC = "bicubic"
+IDENTITY = "identity"  # the restoration baseline (swinsr.restoration_benchmark); no meaning for SR
 RESULT_FIELDS = (
     "dataset", "scale", "model", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "images", "seconds", "peak_mem_mb",
 )
@@ -42,6 +45,7 @@ PER_IMAGE_FIELDS = (
     "dataset", "scale", "model", "image", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "seconds",
 )
 HR_DIR, LR_DIR = "HR", "LR_bicubic"
+LR_PREFIX = "LR_"  # other LR folders: LR_realesrgan/X4, ...
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".ppm", ".pgm")
 
 Log = Callable[[str], None]
@@ -52,45 +56,85 @@ Log = Callable[[str], None]
 
 @dataclass
 class BenchmarkDataset:
-    """One evaluation set: its name, HR files, and LR files (``None`` where LR is generated)."""
+    """One evaluation set: its name, HR files, and LR files (``None`` where LR is generated).
+
+    ``lr_name`` is the LR folder used (``"LR_bicubic"``, ``"LR_realesrgan"``, ...; ``None`` when
+    LR is generated).
+    """
 
     name: str
     root: Path
     hr_files: list[Path]
     lr_files: list[Path] | None
+    lr_name: str | None = None
 
     @property
     def lr_source(self) -> str:
-        return "LR_bicubic" if self.lr_files is not None else "generated (MATLAB bicubic of HR)"
+        if self.lr_files is None:
+            return "generated (MATLAB bicubic of HR)"
+        return self.lr_name or LR_DIR
+
+    @property
+    def bicubic_lr(self) -> bool:
+        """Whether LR is bicubic (read from LR_bicubic or generated), not another degradation."""
+        return self.lr_files is None or (self.lr_name or LR_DIR) == LR_DIR
 
 
-def find_dataset(path: str | Path, scale: int) -> BenchmarkDataset:
-    """Locate HR (and LR for ``scale``) images of the dataset folder ``path``.
-
-    ``path`` holds ``HR/`` (or is itself a folder of HR images). When ``LR_bicubic/X{scale}`` exists
-    every HR image must have its ``{stem}x{scale}.png`` (or ``{stem}.png``) there.
-    """
-    root = Path(path)
+def list_images(root: Path) -> tuple[Path, list[Path]]:
+    """``(folder, sorted image files)`` of a dataset: ``root/HR`` if it exists, else ``root`` itself."""
     if not root.is_dir():
         raise OptionError(f"--dataset {root}: folder not found")
     hr_dir = root / HR_DIR if (root / HR_DIR).is_dir() else root
-    hr_files = sorted(p for p in hr_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not hr_files:
+    files = sorted(p for p in hr_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
         raise OptionError(f"--dataset {root}: no images in {hr_dir} (expected {root}/HR/*.png)")
-    lr_dir = root / LR_DIR / f"X{scale}"
-    lr_files: list[Path] | None = None
-    if lr_dir.is_dir():
-        lr_files = []
-        for hr in hr_files:
-            cands = [lr_dir / f"{hr.stem}x{scale}{suf}" for suf in (".png", hr.suffix)] + [lr_dir / f"{hr.stem}.png"]
-            found = next((c for c in cands if c.is_file()), None)
-            if found is None:
-                raise ImageError(
-                    f"{lr_dir}: no LR image for {hr.name} (expected {cands[0].name}); "
-                    f"add it, or remove {lr_dir} to generate LR from HR"
-                )
-            lr_files.append(found)
-    return BenchmarkDataset(name=root.name, root=root, hr_files=hr_files, lr_files=lr_files)
+    return hr_dir, files
+
+
+def _lr_folder(root: Path, scale: int, lr_dir: str | None) -> tuple[str, Path] | None:
+    """The LR folder to read: ``root/lr_dir/X{scale}`` when named; else ``LR_bicubic/X{scale}``;
+    else the only ``LR_*/X{scale}`` folder (several: ask for ``--lr-dir``); else None (generate)."""
+    found = sorted(d.name for d in root.glob(f"{LR_PREFIX}*") if (d / f"X{scale}").is_dir())
+    if lr_dir is not None:
+        name = Path(lr_dir).name
+        if not (root / name / f"X{scale}").is_dir():
+            have = ", ".join(found) or "none"
+            raise OptionError(f"--lr-dir {lr_dir}: {root / name / f'X{scale}'} not found (LR folders for x{scale}: {have})")
+        return name, root / name / f"X{scale}"
+    if LR_DIR in found:
+        return LR_DIR, root / LR_DIR / f"X{scale}"
+    if len(found) > 1:
+        raise OptionError(
+            f"--dataset {root}: several LR folders for x{scale} ({', '.join(found)}); choose one with --lr-dir"
+        )
+    return (found[0], root / found[0] / f"X{scale}") if found else None
+
+
+def find_dataset(path: str | Path, scale: int, lr_dir: str | None = None) -> BenchmarkDataset:
+    """Locate HR (and LR for ``scale``) images of the dataset folder ``path``.
+
+    ``path`` holds ``HR/`` (or is itself a folder of HR images). LR comes from ``lr_dir/X{scale}``
+    when given (e.g. ``"LR_realesrgan"``), else from ``LR_bicubic/X{scale}``, else from the only
+    ``LR_*/X{scale}`` folder there is; every HR image must have its ``{stem}x{scale}.png`` (or
+    ``{stem}.png``) in it. Without any LR folder, LR is generated.
+    """
+    root = Path(path)
+    _, hr_files = list_images(root)
+    chosen = _lr_folder(root, scale, lr_dir)
+    if chosen is None:
+        return BenchmarkDataset(name=root.name, root=root, hr_files=hr_files, lr_files=None)
+    lr_name, folder = chosen
+    lr_files: list[Path] = []
+    for hr in hr_files:
+        cands = [folder / f"{hr.stem}x{scale}{suf}" for suf in (".png", hr.suffix)] + [folder / f"{hr.stem}.png"]
+        found = next((c for c in cands if c.is_file()), None)
+        if found is None:
+            raise ImageError(
+                f"{folder}: no LR image for {hr.name} (expected {cands[0].name}); "
+                f"add it, or remove {folder} to generate LR from HR"
+            )
+        lr_files.append(found)
+    return BenchmarkDataset(name=root.name, root=root, hr_files=hr_files, lr_files=lr_files, lr_name=lr_name)
 
 
 def read_eval_image(path: Path) -> np.ndarray:
@@ -189,10 +233,15 @@ class SRMethod:
 
 @dataclass
 class BenchmarkReport:
-    """Aggregated ``results`` (one row per dataset) and ``per_image`` rows, as dicts."""
+    """Aggregated ``results`` (one row per dataset) and ``per_image`` rows, as dicts.
+
+    ``result_fields`` / ``per_image_fields`` order the CSV columns (keys no row has are left out).
+    """
 
     results: list[dict[str, Any]] = field(default_factory=list)
     per_image: list[dict[str, Any]] = field(default_factory=list)
+    result_fields: tuple[str, ...] = RESULT_FIELDS
+    per_image_fields: tuple[str, ...] = PER_IMAGE_FIELDS
 
     def to_json(self) -> str:
         return json.dumps({"results": self.results, "per_image": self.per_image}, indent=2, allow_nan=True)
@@ -208,14 +257,15 @@ class BenchmarkReport:
         """
         path = Path(path)
         per_image_path = path.with_name(f"{path.stem}_per_image{path.suffix or '.csv'}")
-        _write_text(path, _csv_text(self.results, _columns(RESULT_FIELDS, self.results)))
-        _write_text(per_image_path, _csv_text(self.per_image, _columns(PER_IMAGE_FIELDS, self.per_image)))
+        _write_text(path, _csv_text(self.results, _columns(self.result_fields, self.results)))
+        _write_text(per_image_path, _csv_text(self.per_image, _columns(self.per_image_fields, self.per_image)))
         return per_image_path
 
 
 def _columns(base: tuple[str, ...], rows: list[dict[str, Any]]) -> list[str]:
+    present = [k for k in base if any(k in r for r in rows)]
     extra = [k for r in rows for k in r if k not in base]
-    return list(base) + list(dict.fromkeys(extra))
+    return present + list(dict.fromkeys(extra))
 
 
 def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -274,10 +324,14 @@ def run_benchmark(
     save_images: str | Path | None = None,
     report_dir: str | Path | None = None,
     lpips: bool = False,
+    lr_dir: str | None = None,
     log: Log | None = None,
 ) -> BenchmarkReport:
     """Benchmark ``model`` (``"bicubic"``, a checkpoint path, a registered name, or ``None`` for the
     default model of ``scale``) on each dataset folder; see the module docstring for the protocol.
+
+    ``lr_dir``: the LR folder to score (e.g. ``"LR_realesrgan"``; default ``LR_bicubic``, or the
+    only ``LR_*/X{scale}`` folder). Rows of a non-bicubic LR folder carry ``"lr"``: its name.
 
     ``save_images``: write each SR image to ``DIR/<dataset>/X<scale>/<stem>.png``.
     ``report_dir``: write ``report.md`` and comparison strips there.
@@ -287,7 +341,9 @@ def run_benchmark(
     say = log or (lambda _msg: None)
     if scale < 1:
         raise OptionError(f"--scale {scale}: must be a positive integer")
-    sets = [find_dataset(p, scale) for p in datasets]  # validate every folder before loading anything
+    if model == IDENTITY:
+        raise OptionError("--model identity is the restoration baseline (--task denoise|jpeg); for SR use --model bicubic")
+    sets = [find_dataset(p, scale, lr_dir) for p in datasets]  # validate every folder before loading anything
     method = SRMethod(
         model, scale, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision
     )
@@ -314,6 +370,8 @@ def run_benchmark(
                 "dataset": ds.name, "scale": scale, "model": method.name, "image": hr_path.stem,
                 **score(sr, hr, scale), "seconds": seconds,
             }
+            if not ds.bicubic_lr:
+                row["lr"] = ds.lr_name
             if lpips_metric is not None:
                 row["lpips"] = _lpips_value(lpips_metric, sr, hr, scale)
             rows.append(row)
@@ -323,16 +381,28 @@ def run_benchmark(
                 strip_rel = f"{ds.name}_x{scale}/{hr_path.stem}.png"
                 bic = sr if method.name == BICUBIC else to_uint(bicubic_upscale(lr, scale), bits)
                 bic_psnr = row["psnr_y"] if bic is sr else calculate_psnr(bic, hr, scale, test_y_channel=True)
-                strip = comparison_strip(bic, sr, hr, labels=(
-                    f"bicubic  {bic_psnr:.2f} dB", f"{method.name}  {row['psnr_y']:.2f} dB", "HR"))
+                first, first_label = bic, f"bicubic  {bic_psnr:.2f} dB"
+                if not ds.bicubic_lr:  # a real degradation: show the LR itself (pixels enlarged), not bicubic
+                    first, first_label = nearest_upscale(lr, scale), f"LR ({ds.lr_name})"
+                strip = comparison_strip(first, sr, hr, labels=(
+                    first_label, f"{method.name}  {row['psnr_y']:.2f} dB", "HR"))
                 _write_png(Path(report_dir) / strip_rel, strip)
                 strips.setdefault(f"{ds.name} x{scale}", []).append(
                     {"image": hr_path.stem, "strip": strip_rel, "bicubic_psnr_y": bic_psnr, "psnr_y": row["psnr_y"]})
         out.per_image.extend(rows)
-        out.results.append(_aggregate(ds.name, scale, method.name, rows, _peak_memory_mb(method.device)))
+        result = _aggregate(ds.name, scale, method.name, rows, _peak_memory_mb(method.device))
+        if not ds.bicubic_lr:
+            result["lr"] = ds.lr_name
+        out.results.append(result)
     if report_dir is not None:
-        _write_text(Path(report_dir) / "report.md", render_markdown(out, strips))
+        bicubic_lr = all(ds.bicubic_lr for ds in sets)
+        _write_text(Path(report_dir) / "report.md", render_markdown(out, strips, bicubic_lr=bicubic_lr))
     return out
+
+
+def nearest_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """LR enlarged ``scale`` times by pixel repetition: how the LR itself looks at HR size."""
+    return np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
 
 
 def _aggregate(dataset: str, scale: int, model: str, rows: list[dict[str, Any]], peak_mb: float) -> dict[str, Any]:
@@ -431,13 +501,29 @@ def _fmt(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def render_markdown(report: BenchmarkReport, strips: dict[str, list[dict[str, Any]]]) -> str:
-    """The markdown report: results table, then per dataset a per-image table and the strips."""
+def render_markdown(
+    report: BenchmarkReport, strips: dict[str, list[dict[str, Any]]], *, bicubic_lr: bool = True
+) -> str:
+    """The markdown report: results table, then per dataset a per-image table and the strips.
+
+    ``bicubic_lr=False`` (an LR folder with another degradation): the strips show LR | model | HR.
+    """
     lines = ["# swinsr benchmark report", ""]
-    lines += [
-        "Protocol: PSNR/SSIM on Y (BT.601 studio swing) and RGB, `crop_border = scale`, output rounded to",
-        "8-bit (16-bit for 16-bit data), LR from MATLAB bicubic. Each strip shows bicubic | model | HR;",
-        "the red box (magnified below) is the region where the model differs most from bicubic.",
+    if bicubic_lr:
+        intro = [
+            "Protocol: PSNR/SSIM on Y (BT.601 studio swing) and RGB, `crop_border = scale`, output rounded to",
+            "8-bit (16-bit for 16-bit data), LR from MATLAB bicubic. Each strip shows bicubic | model | HR;",
+            "the red box (magnified below) is the region where the model differs most from bicubic.",
+        ]
+    else:
+        lr_names = sorted({str(r["lr"]) for r in report.results if "lr" in r})
+        intro = [
+            "Protocol: PSNR/SSIM on Y (BT.601 studio swing) and RGB, `crop_border = scale`, output rounded to",
+            f"8-bit (16-bit for 16-bit data), LR read from {', '.join(lr_names) or 'LR_bicubic'}. Each strip shows",
+            "LR (enlarged by pixel repetition) | model | HR; the red box (magnified below) is the region where",
+            "the model differs most from the LR. Bicubic PSNR-Y below is bicubic upsampling of that LR.",
+        ]
+    lines += intro + [
         "",
         "| dataset | scale | model | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB | images | seconds | peak MB |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -69,6 +69,26 @@ def default_model_name(scale: int) -> str | None:
     return None
 
 
+#: The embedded blind restoration models by task (``swinsr benchmark/restore --task``); registry
+#: entries for them carry ``"task": "denoise"`` / ``"jpeg"``, ``"scale": 1`` and ``"default": true``.
+RESTORATION_DEFAULTS = {"denoise": "swinsr-denoise", "jpeg": "swinsr-dejpeg"}
+
+
+def task_default_name(task: str) -> str | None:
+    """The registered default for a restoration ``task`` (``"denoise"``, ``"jpeg"``), or None.
+
+    Like :func:`default_model_name`, keyed by task instead of scale: the entry marked ``default``
+    with that ``task``; failing that, the conventional name of :data:`RESTORATION_DEFAULTS` if it
+    is registered at all.
+    """
+    models = list_models()
+    for m in models:
+        if m.default and m.task == task:
+            return m.name
+    wanted = RESTORATION_DEFAULTS.get(task)
+    return wanted if any(m.name == wanted for m in models) else None
+
+
 def load_pretrained(name: str, *, device: str | torch.device | None = None) -> nn.Module:
     """Load a registered embedded model by name (eval mode)."""
     from .checkpoint import load_model
@@ -80,15 +100,29 @@ def load_pretrained(name: str, *, device: str | torch.device | None = None) -> n
 
 
 def resolve_model(
-    model: str | Path | None, *, scale: int | None = None, device: str | torch.device | None = None
+    model: str | Path | None,
+    *,
+    scale: int | None = None,
+    device: str | torch.device | None = None,
+    task: str | None = None,
 ) -> nn.Module:
     """Load what a ``--model`` option names.
 
-    ``None`` -> the embedded default for ``scale``; an existing path -> :func:`swinsr.load_model`;
-    otherwise a registered name. Errors are :class:`OptionError` with what to do instead.
+    ``None`` -> the embedded default for ``task`` (``"denoise"``/``"jpeg"``) when given, else for
+    ``scale``; an existing path -> :func:`swinsr.load_model`; otherwise a registered name. Errors
+    are :class:`OptionError` with what to do instead.
     """
     from .checkpoint import load_model
 
+    if model is None and task is not None and task != "sr":
+        name = task_default_name(task)
+        if name is None:
+            wanted = RESTORATION_DEFAULTS.get(task, f"a {task} model")
+            raise OptionError(
+                f"no embedded default model for --task {task}: {wanted} is not registered in "
+                f"swinsr/weights/registry.json; pass --model NAME or --model PATH"
+            )
+        return load_pretrained(name, device=device)
     if model is None:
         if scale is None:
             raise OptionError("no --model given and no --scale to pick a default model")

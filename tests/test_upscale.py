@@ -328,12 +328,13 @@ def test_cli_subprocess_exit_code_without_traceback(x2_path, tmp_path):
 def test_restore_runs_upscale_1_models_and_refuses_sr_models(shared, x2_path, tmp_path, capsys):
     write_image(tmp_path / "noisy.png", rand((9, 11, 3)))
     dn = shared / "fixtures/swinir/swinir_color_dn.pth"
-    assert run_cli(["restore", tmp_path / "noisy.png", "--model", dn, "--noise-sigma", "25"]) == 0
+    assert run_cli(["restore", tmp_path / "noisy.png", "--model", dn]) == 0
     assert read_image(tmp_path / "noisy_restored.png").array.shape == (9, 11, 3)
-    assert "noise sigma 25" in capsys.readouterr().err
+    assert "1 image restored" in capsys.readouterr().err
     assert run_cli(["restore", tmp_path / "noisy.png", "--model", x2_path]) == 2
     assert "swinsr upscale" in capsys.readouterr().err
-    assert run_cli(["restore", tmp_path / "noisy.png", "--model", dn, "--jpeg-quality", "0"]) == 2
+    # the documentation-only --noise-sigma / --jpeg-quality flags are gone (the weights fix what a model removes)
+    assert run_cli(["restore", tmp_path / "noisy.png", "--model", dn, "--jpeg-quality", "10"]) == 2
 
 
 # ----------------------------------------------------------------------------- classify

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from ..errors import OptionError
@@ -13,7 +15,6 @@ from .upscale_cmd import (
     ENSEMBLE_OPTION,
     EXT_OPTION,
     INPUTS_ARGUMENT,
-    MODEL_PATH_OPTION,
     OUTPUT_OPTION,
     OVERWRITE_OPTION,
     PRECISION_OPTION,
@@ -26,35 +27,38 @@ from .upscale_cmd import (
     run_image_batch,
 )
 
+if TYPE_CHECKING:
+    import torch.nn as nn
 
-def training_remark(noise_sigma: float | None, jpeg_quality: int | None) -> str:
-    """Summary remark for the (documentary) training-condition options."""
-    if noise_sigma is not None and not 0 <= noise_sigma <= 255:
-        raise OptionError(f"--noise-sigma {noise_sigma}: must be within 0-255")
-    if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
-        raise OptionError(f"--jpeg-quality {jpeg_quality}: must be within 1-100")
-    conditions = []
-    if noise_sigma is not None:
-        conditions.append(f"noise sigma {noise_sigma:g}")
-    if jpeg_quality is not None:
-        conditions.append(f"JPEG quality {jpeg_quality}")
-    return f"; model trained for {' and '.join(conditions)}" if conditions else ""
+TASK_CHOICES = ("denoise", "jpeg")
+
+
+def resolve_restoration_model(model: str | None, task: str | None) -> "nn.Module":
+    """The module ``restore`` runs: ``--model`` when given (it wins over ``--task``), else the embedded
+    blind default for ``--task`` (``swinsr-denoise`` / ``swinsr-dejpeg``)."""
+    from ..zoo import resolve_model
+
+    if task is not None and task not in TASK_CHOICES:
+        raise OptionError(f"--task {task}: choose {' or '.join(TASK_CHOICES)}")
+    if model is None and task is None:
+        raise OptionError("give --task denoise|jpeg (the embedded blind models) or --model NAME|PATH")
+    return resolve_model(model, task=task if model is None else None)
 
 
 @app.command("restore")
 def restore_command(
     ctx: typer.Context,
     inputs: list[str] = INPUTS_ARGUMENT,
-    model: str = MODEL_PATH_OPTION,
+    model: str | None = typer.Option(
+        None, "--model", "-m",
+        help="Checkpoint path or registered model name (wins over --task); default: the embedded model of --task.",
+    ),
+    task: str | None = typer.Option(
+        None, "--task", "-t",
+        help="denoise or jpeg: run the embedded blind model for it (swinsr-denoise: noise sigma 0-50; "
+        "swinsr-dejpeg: quality 10-90). No level is needed.",
+    ),
     output: str | None = OUTPUT_OPTION,
-    noise_sigma: float | None = typer.Option(
-        None, "--noise-sigma",
-        help="Documentation only: the noise level (0-255) the model was trained for. The weights fix what it removes.",
-    ),
-    jpeg_quality: int | None = typer.Option(
-        None, "--jpeg-quality",
-        help="Documentation only: the JPEG quality (1-100) the model was trained for. The weights fix what it removes.",
-    ),
     tile: str = TILE_OPTION,
     tile_overlap: int = TILE_OVERLAP_OPTION,
     precision: str = PRECISION_OPTION,
@@ -72,17 +76,16 @@ def restore_command(
 ) -> None:
     """Restore images (denoise, remove JPEG artifacts) with an upscale-1 SwinIR/Swin2SR model.
 
-    Example: `swinsr restore noisy.png --model 005_colorDN_DFWB_s128w8_SwinIR-M_noise25.pth --noise-sigma 25`.
+    Examples: `swinsr restore noisy.png --task denoise`, `swinsr restore photo.jpg --task jpeg`,
+    `swinsr restore noisy.png --model 005_colorDN_DFWB_s128w8_SwinIR-M_noise25.pth`.
     """
-    from ..zoo import resolve_model
-
-    remark = training_remark(noise_sigma, jpeg_quality)
-    loaded = resolve_model(model)
+    loaded = resolve_restoration_model(model, task)
+    label = model or model_label(loaded)
     scale = getattr(loaded, "upscale", None)
     if scale is None:
-        raise OptionError(f"--model {model}: {model_label(loaded)} is not a restoration model (try `swinsr classify`)")
+        raise OptionError(f"--model {label}: {model_label(loaded)} is not a restoration model (try `swinsr classify`)")
     if int(scale) != 1:
-        raise OptionError(f"--model {model}: this is a x{scale} super-resolution model; use `swinsr upscale` for it")
+        raise OptionError(f"--model {label}: this is a x{scale} super-resolution model; use `swinsr upscale` for it")
     upscaler = build_upscaler(
         loaded, tile=tile, tile_overlap=tile_overlap, precision=precision, device=device, ensemble=ensemble, alpha=alpha,
         compile=compile,
@@ -90,5 +93,5 @@ def restore_command(
     run_image_batch(
         ctx, inputs, upscaler=upscaler, output=output, ext=ext, suffix=suffix, default_suffix="_restored",
         overwrite=overwrite, recursive=recursive, quiet=quiet, verb="restored",
-        remark=f" ({model_label(loaded)}, {upscaler.device.type}, {upscaler.precision}{remark})",
+        remark=f" ({model_label(loaded)}, {upscaler.device.type}, {upscaler.precision})",
     )
