@@ -441,3 +441,25 @@ def test_degradation_on_cuda_with_cpu_and_cuda_generators():
     assert ((on_gpu.cpu() - on_cpu).abs() <= 1 / 255 + 1e-6).float().mean() > 0.9
     cuda_gen = torch.Generator(device="cuda").manual_seed(0)
     assert deg(x.cuda(), k1, k2, sinc, cuda_gen).device.type == "cuda"
+
+
+@pytest.mark.slow
+def test_whole_chain_strength_matches_basicsr_made_set14(shared):
+    """Our chain and BasicSR's (different random streams) degrade Set14 about equally: the PSNR-Y of
+    bicubic-upsampled LR vs HR agrees with ``Set14_realx4`` (made by BasicSR's functions) within 0.6 dB."""
+    from swinsr.degradations.presets import Degrader
+    from swinsr.imageio import read_image
+    from swinsr.imresize import imresize
+    from swinsr.metrics import calculate_psnr
+
+    root = shared / "data/Set14_realx4"
+    degrader = Degrader(4)
+    ours, theirs = [], []
+    for i, hr_path in enumerate(sorted((root / "HR").glob("*.png"))):
+        hr = read_image(hr_path).array
+        (lr_path,) = (root / "LR_realesrgan/X4").glob(hr_path.stem + "*")
+        lr, _ = degrader(hr, i)
+        for lr_img, acc in ((lr, ours), (read_image(lr_path).array, theirs)):
+            acc.append(calculate_psnr(imresize(lr_img, 4.0), hr, crop_border=4, test_y_channel=True))
+    assert abs(np.mean(theirs) - 22.19) < 0.01  # the README figure of that set
+    assert abs(np.mean(ours) - np.mean(theirs)) < 0.6, (np.mean(ours), np.mean(theirs))
