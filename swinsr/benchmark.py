@@ -283,9 +283,10 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
+    """Write an RGB ``(H, W, 3)`` or gray ``(H, W)`` image as PNG, atomically."""
     from .checkpoint import _atomic_write
 
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1] if rgb.ndim == 3 else rgb))
     if not ok:
         raise ImageError(f"{path}: cannot encode image")
     _atomic_write(path, lambda tmp: buf.tofile(tmp))

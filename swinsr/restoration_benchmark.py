@@ -329,7 +329,7 @@ def run_restoration_benchmark(
                 }
                 rows.append(row)
                 if save_images is not None:
-                    _write_png(Path(save_images) / name / setting.tag / f"{path.stem}.png", _as_rgb3(restored))
+                    _write_png(Path(save_images) / name / setting.tag / f"{path.stem}.png", restored)
                 if report_dir is not None:
                     strips.setdefault(f"{name} {setting.title}", []).append(
                         _strip(report_dir, name, setting, path.stem, to_rgb(quantize(degraded)), restored, clean_rgb,

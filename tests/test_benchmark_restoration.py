@@ -291,7 +291,7 @@ def test_gray_jpeg_model_with_window_7(shared, tmp_path):
     ckpt = _tiny_model(tmp_path / "car.pth", in_chans=1, window=7)
     data = _crops(shared, tmp_path / "c5", "classic5", ("barbara.png",), size=(40, 33))
     report = run_restoration_benchmark(str(ckpt), [data], "jpeg", [20], color="gray", device="cpu",
-                                       report_dir=tmp_path / "rep")
+                                       report_dir=tmp_path / "rep", save_images=tmp_path / "out")
     (row,) = report.per_image
     assert set(row) >= {"psnr", "ssim", "psnrb"} and "psnr_y" not in row and row["quality"] == 20
     clean = cv2.imread(str(data / "barbara.png"), cv2.IMREAD_UNCHANGED)
@@ -299,6 +299,8 @@ def test_gray_jpeg_model_with_window_7(shared, tmp_path):
     lq = cv2.imdecode(enc, 0).astype(np.float32) / 255.0
     assert row["psnr"] == pytest.approx(_expected_model_psnr(ckpt, lq, clean, 7), abs=1e-4)
     assert (tmp_path / "rep" / "c5_jpeg20_gray" / "barbara.png").is_file()
+    saved = cv2.imread(str(tmp_path / "out" / "c5" / "jpeg20_gray" / "barbara.png"), cv2.IMREAD_UNCHANGED)
+    assert saved.shape == clean.shape and calculate_psnr(saved, clean, 0) == pytest.approx(row["psnr"])
 
 
 def test_mirror_pad_is_the_reference_flip_padding():
