@@ -74,7 +74,8 @@ class DRCT(GroupedSRBase):
             raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} differ in length")
         self.gc = gc
         self._num_groups = len(depths)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        # plain floats, computed on the CPU even under a meta-device context (shape-only builds)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
 
         def group(i: int, resolution: Size) -> nn.Module:
             rates = dpr[sum(depths[:i]) : sum(depths[: i + 1])]

@@ -192,7 +192,8 @@ class HAT(GroupedSRBase):
             raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} differ in length")
         self.overlap_ratio = overlap_ratio
         self._num_groups = len(depths)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        # plain floats, computed on the CPU even under a meta-device context (shape-only builds)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
 
         def group(i: int, resolution: Size) -> nn.Module:
             return RHAG(
