@@ -8,7 +8,18 @@ Public API::
     swinsr.save_checkpoint(model, "model.safetensors")
 """
 
-from .archs import ARCH_REGISTRY, Swin2SR, SwinIR, SwinTransformer, SwinTransformerV2, build_model
+from .archs import (
+    ARCH_REGISTRY,
+    Family,
+    SRModel,
+    Swin2SR,
+    SwinIR,
+    SwinTransformer,
+    SwinTransformerV2,
+    build_model,
+    families,
+    register_family,
+)
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
 from .export import compile_model, export_onnx
@@ -25,8 +36,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCH_REGISTRY",
     "CheckpointError",
+    "Family",
     "ImageError",
     "ModelSpec",
+    "SRModel",
     "OptionError",
     "Swin2SR",
     "SwinBlock",
@@ -45,10 +58,12 @@ __all__ = [
     "compile_model",
     "detect",
     "export_onnx",
+    "families",
     "imresize",
     "load_hf_model",
     "load_model",
     "reference_state_dict",
+    "register_family",
     "save_checkpoint",
     "shifted_window_mask",
     "train_pipeline",

@@ -18,15 +18,17 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from .archs.spec import ModelSpec
 from .convert import checkpoint_filter_fn
-from .detect import ModelSpec, detect, is_derived_buffer
+from .detect import detect_canonical, is_derived_buffer
 from .errors import CheckpointError
-from .layers import SwinBlock
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 # Preferred first: EMA weights are what BasicSR-trained models are evaluated with.
 WRAPPER_KEYS = ("params_ema", "params", "model", "state_dict", "model_state_dict", "net_g", "module")
 META_ARCH, META_KWARGS = "swinsr_arch", "swinsr_kwargs"
+#: top-level ``.pth`` entry holding the configuration (the reference code reads only ``params``)
+META_SPEC = "swinsr_spec"
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[Any, dict[str, str]]:
@@ -83,15 +85,27 @@ def unwrap_state_dict(obj: Any, *, source: str = "checkpoint") -> dict[str, torc
     return tensors
 
 
-def _spec_from_metadata(meta: Mapping[str, str]) -> ModelSpec | None:
+def _spec_from_metadata(meta: Mapping[str, Any]) -> ModelSpec | None:
+    """The configuration swinsr stored with the weights (safetensors metadata or a ``.pth`` entry)."""
     if META_ARCH not in meta or META_KWARGS not in meta:
         return None
-    return ModelSpec(meta[META_ARCH], json.loads(meta[META_KWARGS]), ["configuration read from file metadata"])
+    kwargs = meta[META_KWARGS]
+    if isinstance(kwargs, str):
+        kwargs = json.loads(kwargs)
+    return ModelSpec(str(meta[META_ARCH]), dict(kwargs), ["configuration read from file metadata"])
 
 
 def load_state_dict_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
-    """Strictly load learnable weights; derived buffers in the file are ignored (recomputed)."""
-    sd = {k: v for k, v in checkpoint_filter_fn(state_dict).items() if not is_derived_buffer(k)}
+    """Strictly load learnable weights; derived buffers in the file are ignored (recomputed).
+
+    ``state_dict`` may be in any supported layout (it is converted first).
+    """
+    _load_canonical(model, checkpoint_filter_fn(state_dict), source=source)
+
+
+def _load_canonical(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
+    names = getattr(model, "DERIVED_BUFFERS", None)
+    sd = {k: v for k, v in state_dict.items() if not is_derived_buffer(k, names)}
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
@@ -105,10 +119,38 @@ def load_state_dict_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor
     model.load_state_dict(sd, strict=True)
 
 
+def apply_overrides(spec: ModelSpec, overrides: Mapping[str, Any], *, source: str) -> ModelSpec:
+    """``spec`` with reference constructor arguments replaced by ``overrides`` (validated by name).
+
+    For what shapes cannot tell (``img_range`` of a denoiser trained with a non-7 window,
+    ``conv_scale``, ...). An argument the architecture does not take is a CheckpointError
+    listing the allowed names.
+    """
+    if not overrides:
+        return spec
+    import inspect
+
+    from .archs import ARCH_REGISTRY
+
+    cls = ARCH_REGISTRY.get(spec.type_name)
+    params = inspect.signature(cls.__init__).parameters
+    allowed = [n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    unknown = [k for k in overrides if k not in allowed]
+    if unknown:
+        raise CheckpointError(
+            f"{source}: {spec.type_name} takes no argument {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+        )
+    kwargs = {**spec.kwargs, **overrides}
+    notes = [n for n in spec.notes if not any(n.startswith(f"{k} ") for k in overrides)]
+    notes += [f"{k} {v!r} given by the caller" for k, v in overrides.items()]
+    return ModelSpec(spec.arch, kwargs, notes)
+
+
 def load_model(
     source: str | os.PathLike | Mapping[str, Any],
     *,
     device: str | torch.device | None = None,
+    **overrides: Any,
 ) -> nn.Module:
     """Build the right model for a checkpoint and load it strictly; returns it in eval mode.
 
@@ -118,37 +160,51 @@ def load_model(
             or an already loaded checkpoint / state dict. Wrappers (``params_ema``, ``params``,
             ``model``, ``state_dict``) are unwrapped, Hugging Face layouts converted.
         device: where to put the model (default CPU).
+        **overrides: reference constructor arguments that replace detected values, for what
+            shapes cannot tell (e.g. ``img_range=255.``); unknown names are an error.
 
-    The detected :class:`~swinsr.detect.ModelSpec` is attached as ``model.swinsr_spec``.
+    The detected :class:`~swinsr.archs.spec.ModelSpec` is attached as ``model.swinsr_spec``.
     """
     if isinstance(source, Mapping):
         name, raw, meta = "state dict", source, {}
     elif Path(source).is_dir() and (Path(source) / "config.json").is_file():
         from .hf import load_hf_model  # a transformers save_pretrained folder: its config is exact
 
+        if overrides:
+            raise CheckpointError(f"{source}: a Hugging Face folder's config.json is exact; constructor overrides are not taken")
         return load_hf_model(source, device=device)
     else:
         name = str(source)
         raw, meta = read_checkpoint(source)
-    sd = unwrap_state_dict(raw, source=name)
+        if not meta and isinstance(raw, Mapping) and isinstance(raw.get(META_SPEC), Mapping):
+            meta = raw[META_SPEC]  # a .pth written by save_checkpoint
+    # the one place a checkpoint becomes the reference layout; everything below reads canonical keys
+    sd = checkpoint_filter_fn(unwrap_state_dict(raw, source=name))
     spec = _spec_from_metadata(meta)
     if spec is None:
         try:
-            spec = detect(sd)
+            spec = detect_canonical(sd)
         except CheckpointError as exc:
             raise CheckpointError(f"{name}: {exc}") from None
-    return build_and_load(spec, sd, source=name, device=device)
+    spec = apply_overrides(spec, overrides, source=name)
+    return _build_and_load_canonical(spec, sd, source=name, device=device)
 
 
 def build_and_load(
     spec: ModelSpec, state_dict: Mapping[str, torch.Tensor], *, source: str, device: str | torch.device | None = None
 ) -> nn.Module:
-    """Build ``spec``'s model, load ``state_dict`` strictly, attach ``.swinsr_spec``; eval mode."""
+    """Build ``spec``'s model, load ``state_dict`` (any layout) strictly, attach ``.swinsr_spec``; eval mode."""
+    return _build_and_load_canonical(spec, checkpoint_filter_fn(state_dict), source=source, device=device)
+
+
+def _build_and_load_canonical(
+    spec: ModelSpec, state_dict: Mapping[str, torch.Tensor], *, source: str, device: str | torch.device | None
+) -> nn.Module:
     try:
         model = spec.build()
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{source}: cannot build {spec.type_name} with {spec.kwargs}: {exc}") from None
-    load_state_dict_into(model, state_dict, source=source)
+    _load_canonical(model, state_dict, source=source)
     model.swinsr_spec = spec  # type: ignore[attr-defined]
     model.eval()
     return model.to(device) if device is not None else model
@@ -157,27 +213,25 @@ def build_and_load(
 def reference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """``model.state_dict()`` plus the derived buffers the reference code keeps in its state dict.
 
-    ``relative_position_index``, ``relative_coords_table`` (V2) and ``attn_mask`` (sized for
-    the model's ``img_size``) are added under their reference names, so the result loads
-    into the reference implementation with ``strict=True``.
+    The model's :meth:`~swinsr.archs.contract.ConfiguredModule.reference_buffers` (e.g.
+    ``relative_position_index``, ``relative_coords_table``, ``attn_mask`` sized for the
+    model's ``img_size``) are added under their reference names, so the result loads into the
+    reference implementation with ``strict=True``.
     """
     sd = dict(model.state_dict())
-    for name, module in model.named_modules():
-        if isinstance(module, SwinBlock):
-            prefix = f"{name}." if name else ""
-            device = module.norm1.weight.device
-            for key, value in module.reference_buffers().items():
-                sd[prefix + key] = value.to(device)
+    extra = getattr(model, "reference_buffers", None)
+    if extra is not None:
+        device = next((t.device for t in sd.values()), torch.device("cpu"))
+        for key, value in extra().items():
+            sd[key] = value.to(device)
     return sd
 
 
 def model_spec(model: nn.Module) -> ModelSpec:
-    """The :class:`ModelSpec` of a swinsr model (from its ``config``)."""
-    from .archs import ARCH_NAMES
-
-    family = {v: k for k, v in ARCH_NAMES.items()}.get(type(model).__name__)
+    """The :class:`ModelSpec` of a swinsr model (its family and captured ``config``)."""
+    family = getattr(model, "family", "")
     config = getattr(model, "config", None)
-    if family is None or config is None:
+    if not family or config is None:
         raise CheckpointError(f"{type(model).__name__} is not a swinsr model with a known configuration")
     return ModelSpec(family, dict(config))
 
@@ -210,7 +264,9 @@ def save_checkpoint(
     * ``.safetensors``: the learnable weights (the EMA weights when ``ema`` is given) plus the
       architecture in the file metadata, so :func:`load_model` needs no detection.
     * ``.pth`` / ``.pt``: the reference layout ``{'params': sd}`` (and ``'params_ema'`` when
-      ``ema`` is given) including the derived buffers: the reference code loads it strictly.
+      ``ema`` is given) including the derived buffers: the reference code loads it strictly. The
+      configuration rides along under ``'swinsr_spec'`` (plain containers), which the reference
+      loaders ignore and :func:`load_model` prefers to detection.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -234,8 +290,11 @@ def save_checkpoint(
             meta.update({META_ARCH: spec.arch, META_KWARGS: json.dumps(spec.kwargs)})
         _atomic_write(p, lambda tmp: save_file(weights, tmp, metadata=meta))
     else:
-        payload = {"params": {k: v.detach().cpu() for k, v in as_sd(model).items()}}
+        payload: dict[str, Any] = {"params": {k: v.detach().cpu() for k, v in as_sd(model).items()}}
         if ema is not None:
             payload["params_ema"] = {k: v.detach().cpu() for k, v in as_sd(ema).items()}
+        if spec is not None:
+            # plain containers only, so weights_only loading accepts it; exact where shapes cannot tell
+            payload[META_SPEC] = {META_ARCH: spec.arch, META_KWARGS: dict(spec.kwargs)}
         _atomic_write(p, lambda tmp: torch.save(payload, tmp))
     return p

@@ -34,14 +34,15 @@ def compile_model(
     compiled = torch.compile(model, dynamic=False, mode=mode, **compile_kwargs)
     if tile is not None:
         param = next(model.parameters())
-        channels = int(getattr(model, "in_chans", 3))
+        channels = int(model.in_chans)
         with torch.inference_mode():
             compiled(torch.rand(batch, channels, tile, tile, device=param.device, dtype=param.dtype))
     return compiled
 
 
 def _window_multiple(model: nn.Module) -> int:
-    return int(getattr(model, "window_size", 1) or 1)
+    """The input multiple the model pads to (its contract's ``size_multiple``)."""
+    return int(getattr(model, "size_multiple", 1) or 1)
 
 
 def export_onnx(
@@ -68,9 +69,12 @@ def export_onnx(
     path = Path(path)
     if opset < 17:
         raise OptionError(f"--opset {opset}: ONNX export needs opset 17 or newer (LayerNormalization)")
-    ws = _window_multiple(model)
+    from .archs.contract import model_contract
+
+    contract = model_contract(model)
+    ws = _window_multiple(contract)
     model = model.eval().float().cpu()
-    channels = int(getattr(model, "in_chans", 3))
+    channels = int(contract.in_chans)
     if tile is not None:
         if tile < ws:
             raise OptionError(f"--tile {tile}: must be at least the window size {ws}")
@@ -79,7 +83,7 @@ def export_onnx(
     else:
         side = example_size or 4 * ws
     example = torch.rand(2, channels, side, side)
-    outputs = ["output", "aux"] if getattr(model, "upsampler", "") == "pixelshuffle_aux" else ["output"]
+    outputs = ["output", "aux"] if contract.has_aux else ["output"]
     axes: dict[str, dict[int, str]] = {}
     for name in ["input", *outputs]:
         axes[name] = {0: "batch"}

@@ -68,7 +68,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
-from .detect import ModelSpec
+from .archs.spec import ModelSpec
 from .errors import CheckpointError
 
 _HF_ROOTS = {"swin2sr.": "swin2sr", "swinv2.": "swinv2", "swin.": "swin"}

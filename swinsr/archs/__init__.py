@@ -1,24 +1,48 @@
-"""Model architectures, registered by the names used in option files' ``type:`` keys."""
+"""Model architectures, registered by the names used in option files' ``type:`` keys.
+
+Each architecture family is one package (model, detection, named configurations) that registers
+itself once with :func:`~swinsr.archs.family.register_family`; importing the package is all it
+takes. Detection order is the families' ``order``, not the import order below.
+"""
 
 from typing import Any
 
 import torch.nn as nn
 
-from .classifier import SwinClassifierBase, SwinTransformer, SwinTransformerV2
+from .contract import ConfiguredModule, SRModel, model_contract
+from .family import Family, families, get_family, presets, register_family
 from .registry import ARCH_REGISTRY
-from .sr import Swin2SR, SwinIR, SwinSRBase
+from .spec import ModelSpec
 
-ARCH_NAMES = {"swinir": "SwinIR", "swin2sr": "Swin2SR", "swin": "SwinTransformer", "swinv2": "SwinTransformerV2"}
+# --- architecture families (one import each; the package registers itself) ---
+from . import swinir  # noqa: E402  SwinIR, Swin2SR
+from . import swin  # noqa: E402  Swin V1 / V2 classifiers
+from . import hat  # noqa: E402  HAT
+from . import drct  # noqa: E402  DRCT
+from . import dat  # noqa: E402  DAT, DAT-S, DAT-2, DAT-light
+# --- end of families ---
+from . import discriminator  # noqa: E402,F401  UNetDiscriminatorSN for network_d (GAN training; not a detectable family)
+
+from .swin import SwinClassifierBase, SwinTransformer, SwinTransformerV2  # noqa: E402
+from .swinir import Swin2SR, SwinIR, SwinSRBase  # noqa: E402
+
+#: family name -> registry type name (kept for old callers; prefer :func:`get_family`)
+ARCH_NAMES = {f.name: f.type_name for f in families()}
 
 
 def build_model(arch: str, **kwargs: Any) -> nn.Module:
     """Build ``arch`` (a registry name like ``'SwinIR'`` or a family like ``'swinir'``) from kwargs."""
-    return ARCH_REGISTRY.build(ARCH_NAMES.get(arch, arch), **kwargs)
+    name = arch if arch in ARCH_REGISTRY else get_family(arch).type_name
+    return ARCH_REGISTRY.build(name, **kwargs)
 
 
 __all__ = [
     "ARCH_NAMES",
     "ARCH_REGISTRY",
+    "ConfiguredModule",
+    "Family",
+    "ModelSpec",
+    "SRModel",
     "Swin2SR",
     "SwinClassifierBase",
     "SwinIR",
@@ -26,4 +50,9 @@ __all__ = [
     "SwinTransformer",
     "SwinTransformerV2",
     "build_model",
+    "families",
+    "get_family",
+    "model_contract",
+    "presets",
+    "register_family",
 ]

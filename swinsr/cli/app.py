@@ -7,7 +7,7 @@ from rich.console import Console
 
 app = typer.Typer(
     name="swinsr",
-    help="Image super-resolution and restoration with Swin Transformers (SwinIR, Swin2SR, Swin V1/V2).",
+    help="Image super-resolution and restoration with Swin Transformers (SwinIR, Swin2SR, HAT, DRCT, DAT, Swin V1/V2).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -23,4 +23,4 @@ err_console = Console(stderr=True)
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors (for bug reports)."),
 ) -> None:
-    """Image super-resolution and restoration with Swin Transformers (SwinIR, Swin2SR, Swin V1/V2)."""
+    """Image super-resolution and restoration with Swin Transformers (SwinIR, Swin2SR, HAT, DRCT, DAT, Swin V1/V2)."""

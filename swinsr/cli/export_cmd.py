@@ -30,6 +30,6 @@ def export_command(
     net = resolve_model(model, device="cpu")
     err_console.print(f"exporting {type(net).__name__} to ONNX (opset {opset}); this traces the model and can take minutes")
     path = export_onnx(net, output, opset=opset, tile=tile)
-    ws = getattr(net, "window_size", 1)
+    ws = getattr(net, "size_multiple", 1)
     shape = f"{tile}x{tile}" if tile else f"H and W multiples of {ws}"
-    console.print(f"wrote {path} (input 'input' N x {getattr(net, 'in_chans', 3)} x {shape}, float32 in [0, 1])")
+    console.print(f"wrote {path} (input 'input' N x {net.in_chans} x {shape}, float32 in [0, 1])")

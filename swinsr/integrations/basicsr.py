@@ -12,7 +12,10 @@ from __future__ import annotations
 from ..archs import ARCH_REGISTRY
 from ..errors import SwinSRError
 
-SWINSR_ARCHS = ("SwinIR", "Swin2SR", "SwinTransformer", "SwinTransformerV2")
+from ..archs import families
+
+#: every registered family's architecture (SwinIR, Swin2SR, HAT, DRCT, DAT, the Swin classifiers)
+SWINSR_ARCHS = tuple(f.type_name for f in families())
 
 
 class BasicSRUnavailable(SwinSRError):
@@ -30,7 +33,7 @@ def basicsr_unavailable_reason() -> str | None:
 
 
 def register(*, overwrite: bool = False, prefix: str = "") -> list[str]:
-    """Add SwinIR, Swin2SR, SwinTransformer and SwinTransformerV2 to BasicSR's ``ARCH_REGISTRY``.
+    """Add swinsr's architectures (:data:`SWINSR_ARCHS`) to BasicSR's ``ARCH_REGISTRY``.
 
     Args:
         overwrite: replace BasicSR's own entries of the same name (BasicSR ships a ``SwinIR``);

@@ -55,12 +55,16 @@ class SRModel(BaseModel):
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], warn: Callable[[str], None]) -> None:
-        net = opt["network_g"]
-        upsampler = net.get("upsampler") or ""
-        upscale = int(net.get("upscale", 2)) if upsampler else 1
-        if upscale != opt["scale"]:
-            raise OptionError(f"scale: {opt['scale']} does not match network_g.upscale {upscale} (upsampler {upsampler!r})")
-        in_chans = int(net.get("in_chans", 3))
+        from ...archs import ARCH_REGISTRY
+        from ...archs.contract import SRModel as ImageModel
+
+        # the network's own contract says what it does (building one is cheap next to training)
+        net = ARCH_REGISTRY.build_from_options(opt["network_g"], "network_g")
+        if not isinstance(net, ImageModel):
+            raise OptionError(f"network_g.type: {opt['network_g']['type']} is not an image-to-image model; use ClassificationModel")
+        if net.scale != opt["scale"]:
+            raise OptionError(f"scale: {opt['scale']} does not match the x{net.scale} network_g ({opt['network_g']['type']})")
+        in_chans = int(net.in_chans)
         for key, d in opt["datasets"].items():
             channels = 1 if d.get("color") == "gray" else 3
             if channels != in_chans:
@@ -135,3 +139,18 @@ class SRModel(BaseModel):
 @MODEL_REGISTRY.register()
 class SwinIRModel(SRModel):
     """SwinIR's name for :class:`SRModel` (the network already pads to the window size)."""
+
+
+@MODEL_REGISTRY.register()
+class HATModel(SRModel):
+    """HAT's name for :class:`SRModel` (the network pads to its window multiple itself, as HAT's pre_process)."""
+
+
+@MODEL_REGISTRY.register()
+class DRCTModel(SRModel):
+    """DRCT's name for :class:`SRModel` (the network pads to its window multiple itself)."""
+
+
+@MODEL_REGISTRY.register()
+class DATModel(SRModel):
+    """DAT's name for :class:`SRModel` (the network pads inside its attention; ``val.use_chop`` is not needed: use tiling)."""
