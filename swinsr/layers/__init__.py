@@ -10,8 +10,23 @@ from .swint import SwinT
 from .windows import cyclic_shift, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
 from .hat import CAB, HAB, OCAB, RHAG, ChannelAttention, HybridAttentionStage, overlap_relative_position_index
 from .drct import RDG, dense_block_heads
+from .dat import (
+    SGFN, AdaptiveChannelAttention, AdaptiveSpatialAttention, DATBlock, DynamicPosBias, RectWindowAttention, SpatialGate,
+    dat_block_shifted, rect_shift_mask, rect_window_partition, rect_window_reverse,
+)
 
 __all__ = [
+    "AdaptiveChannelAttention",
+    "AdaptiveSpatialAttention",
+    "DATBlock",
+    "DynamicPosBias",
+    "RectWindowAttention",
+    "SGFN",
+    "SpatialGate",
+    "dat_block_shifted",
+    "rect_shift_mask",
+    "rect_window_partition",
+    "rect_window_reverse",
     "CAB",
     "ChannelAttention",
     "HAB",
