@@ -53,7 +53,7 @@ def _split_size(sd: Mapping[str, torch.Tensor], attn: str, notes: list[str]) -> 
     if index not in sd or offsets not in sd:
         mask = attn + "attn_mask_0"
         n = shape(sd, mask)[1] if mask in sd else None
-        notes.append(f"split_size: no {index!r} / {offsets!r} in the file; assumed [8, 32] (released DAT models)")
+        notes.append(f"split_size [8, 32] assumed: no {index!r} / {offsets!r} in the file (released DAT models)")
         if n is not None and n != 256:
             raise CheckpointError(f"cannot tell split_size: {index!r} and {offsets!r} are missing (windows of {n} tokens)")
         return [8, 32]
@@ -68,7 +68,7 @@ def _split_size(sd: Mapping[str, torch.Tensor], attn: str, notes: list[str]) -> 
     if h != w and torch.equal(values, rect_relative_offsets(w, h)):
         return [w, h]
     if h != w and not torch.equal(values, rect_relative_offsets(h, w)):
-        notes.append(f"split_size: order of {h}x{w} not stored (rpe_biases values); assumed [{h}, {w}] (smaller first)")
+        notes.append(f"split_size [{h}, {w}] assumed: the order of the {h}x{w} window is only in rpe_biases values (smaller first)")
     return [h, w]
 
 
@@ -77,7 +77,7 @@ def _heads(sd: Mapping[str, torch.Tensor], group: str, notes: list[str]) -> int:
     if temperature in sd:
         return shape(sd, temperature)[0]
     half = shape(sd, group + "blocks.0.attn.attns.0.pos.pos3.2.weight")[0]
-    notes.append(f"num_heads of {group.rstrip('.')}: no channel block; assumed {2 * half} (twice the spatial heads)")
+    notes.append(f"num_heads of {group.rstrip('.')} assumed {2 * half}: no channel block (twice the spatial heads)")
     return 2 * half
 
 
@@ -90,7 +90,7 @@ def _img_size(sd: Mapping[str, torch.Tensor], split: list[int], notes: list[str]
             if size * size != windows * n or n != split[0] * split[1]:
                 raise CheckpointError(f"{key} {list(sd[key].shape)} is not a square map of {split[0]}x{split[1]} windows")
             return size
-    notes.append("img_size: no saved shift mask; assumed 64 (only sizes the derived mask buffers)")
+    notes.append("img_size 64 assumed: no saved shift mask (it only sizes the derived mask buffers)")
     return 64
 
 
@@ -146,5 +146,5 @@ def detect_dat(sd: Mapping[str, torch.Tensor]) -> ModelSpec | None:
     }
     if "layers.0.blocks.0.attn.qkv.bias" not in sd:
         kwargs["qkv_bias"] = False
-    notes.append("img_range: 1.0 assumed (all released DAT models)")
+    notes.append("img_range 1.0 assumed (all released DAT models)")
     return ModelSpec("dat", kwargs, notes)
