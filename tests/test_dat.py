@@ -262,6 +262,12 @@ def test_eval_uses_running_statistics():
     assert torch.allclose(alone, batched[:1], atol=1e-6)
 
 
+def test_training_a_batch_of_one_is_a_clear_error():
+    model = DAT(**TINY).train()
+    with pytest.raises(swinsr.errors.OptionError, match="batch_size_per_gpu"):
+        model(torch.rand(1, 3, 8, 8))
+
+
 def test_trains_and_resumes_from_official_option_file(tmp_path):
     """DAT's official option format (model_type DATModel, ``task``, ``io_backend``, ``use_chop``) trains and resumes."""
     opt = yaml.safe_load((REPO / "options" / "train" / "train_DAT_light_x4.yml").read_text())

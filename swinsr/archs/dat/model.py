@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from ...layers.dat import DATBlock, image_to_tokens, tokens_to_image
+from ...errors import OptionError
 from ..contract import SRModel
 from ..heads import NUM_FEAT, RGB_MEAN, Upsample, UpsampleOneStep, residual_conv
 
@@ -204,6 +205,12 @@ class DAT(SRModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve ``(B, C, H, W)`` in ``[0, 1]`` (any H, W) -> ``(B, C, H*s, W*s)``."""
+        if self.training and x.shape[0] < 2:
+            # torch's own message ("Expected more than 1 value per channel") does not say why
+            raise OptionError(
+                "DAT trains with BatchNorm on pooled 1x1 features (its channel gates), which needs batches of"
+                " >= 2 images: raise datasets.train.batch_size_per_gpu"
+            )
         mean = self.mean.type_as(x)
         x = (x - mean) * self.img_range
         x = self.conv_first(x)
