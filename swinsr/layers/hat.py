@@ -236,9 +236,12 @@ class OCAB(nn.Module):
         y = pad_to_multiple(SwinBlock._norm(self.norm1, x).view(b, h, w, c), ws)
         hp, wp = y.shape[1], y.shape[2]
         q, k, v = self._windows(y)
-        if fast_path_enabled():
-            bias = self._cached_bias(q.device, q.dtype)[None]
+        bias = self._cached_bias(q.device, q.dtype)[None] if fast_path_enabled() else None
+        if bias is not None and not (bias.requires_grad and q.device.type == "cpu" and torch.is_grad_enabled()):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        elif bias is not None:
+            # training on CPU: no fused kernel returns the bias gradient (see WindowAttentionBase._attend)
+            out = torch.softmax((q * self.scale) @ k.transpose(-2, -1) + bias, dim=-1) @ v
         else:  # reference-style: explicit logits, bias gathered now
             attn = (q * self.scale) @ k.transpose(-2, -1) + self.position_bias().to(q.dtype)[None]
             out = attn.softmax(dim=-1) @ v

@@ -68,8 +68,7 @@ def detect_drct(sd: Mapping[str, torch.Tensor]) -> Any:
     resi = "1conv" if "conv_after_body.weight" in sd else "identity"
     notes.append(f"depths [6] * {groups} assumed: only their number shapes DRCT (the values set the drop-path schedule)")
     notes.append("img_range 1 assumed (not stored; every released DRCT uses it)")
-    for name, value in (("compress_ratio", 3), ("squeeze_factor", 30), ("conv_scale", 0.01), ("overlap_ratio", 0.5)):
-        notes.append(f"{name} {value} assumed (the reference default; accepted but unused by DRCT)")
+    notes.append("compress_ratio 3, squeeze_factor 30, conv_scale 0.01, overlap_ratio 0.5: reference defaults, unused by DRCT")
     kwargs: dict[str, Any] = dict(
         upscale=upscale, in_chans=in_chans, img_size=img_size, window_size=window,
         compress_ratio=3, squeeze_factor=30, conv_scale=0.01, overlap_ratio=0.5,
