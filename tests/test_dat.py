@@ -132,9 +132,10 @@ def test_detection_failures_name_what_is_missing():
 
 
 def test_split_order_is_read_from_buffer_values_and_uncommon_settings_survive():
-    kwargs = dict(TINY, split_size=[4, 2], qkv_bias=False, in_chans=1, upsampler="pixelshuffle", upscale=3, depth=[1, 2])
+    kwargs = dict(TINY, split_size=[4, 2], qkv_bias=False, in_chans=1, upsampler="pixelshuffle", upscale=3, depth=[1, 2],
+                  expansion_factor=2.66)
     spec = detect(reference_state_dict(DAT(**kwargs)))
-    for key in ("split_size", "qkv_bias", "in_chans", "upsampler", "upscale", "depth", "img_size", "num_heads"):
+    for key in ("split_size", "qkv_bias", "in_chans", "upsampler", "upscale", "depth", "img_size", "num_heads", "expansion_factor"):
         assert spec.kwargs[key] == kwargs[key], key
     assert any("num_heads of layers.0" in n for n in spec.notes)  # a one-block group has no channel block
 

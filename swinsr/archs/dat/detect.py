@@ -94,6 +94,15 @@ def _img_size(sd: Mapping[str, torch.Tensor], split: list[int], notes: list[str]
     return 64
 
 
+def _expansion(hidden: int, dim: int) -> float | int:
+    """The simplest ``expansion_factor`` with ``int(dim * factor) == hidden`` (the reference floors)."""
+    ratio = hidden / dim
+    for factor in (tidy(round(ratio, 2)), round(ratio, 4), ratio, (hidden + 0.5) / dim):
+        if int(dim * factor) == hidden:
+            return factor
+    raise CheckpointError(f"ffn.fc1 width {hidden} is not int({dim} * expansion_factor) for any factor")
+
+
 def _head(sd: Mapping[str, torch.Tensor], in_chans: int) -> tuple[str, int]:
     if "conv_before_upsample.0.weight" in sd:
         return "pixelshuffle", pixelshuffle_scale(sd)
@@ -142,7 +151,7 @@ def detect_dat(sd: Mapping[str, torch.Tensor]) -> ModelSpec | None:
         "upsampler": upsampler,
         "upscale": upscale,
         "split_size": split,
-        "expansion_factor": tidy(hidden / embed_dim),
+        "expansion_factor": _expansion(hidden, embed_dim),
     }
     if "layers.0.blocks.0.attn.qkv.bias" not in sd:
         kwargs["qkv_bias"] = False
