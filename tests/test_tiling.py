@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from swinsr.archs.contract import SRModel
 from swinsr.errors import OptionError
 from swinsr.inference import Upscaler, tiling
 from swinsr.inference.tiling import Span, auto_tile_size, shrink_tile, span_weights, tile_spans, tiled_forward
@@ -18,12 +19,11 @@ def nearest_x2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
-class FakeSR(nn.Module):
+class FakeSR(SRModel):
     """Stands in for an SR model: nearest x2, optionally refusing inputs above a pixel count (fake OOM)."""
 
-    upscale = 2
-    in_chans = 3
-    window_size = 8
+    scale = 2
+    size_multiple = 8
 
     def __init__(self, max_pixels: int | None = None) -> None:
         super().__init__()
@@ -79,10 +79,11 @@ def test_tiles_are_batched_and_progress_reported():
         calls.append(tuple(t.shape))
         return nearest_x2(t)
 
-    tiled_forward(forward, torch.rand(1, 3, 64, 64), scale=2, tile=16, overlap=8, align=8, batch_size=4,
+    # 8 tiles per tile row (rows are processed one after the other so the output can stream)
+    tiled_forward(forward, torch.rand(1, 3, 64, 128), scale=2, tile=16, overlap=8, align=8, batch_size=4,
                   progress=lambda d, n: seen.append((d, n)))
-    assert max(n for n, *_ in calls) == 4  # equal-shape tiles share a batch
-    assert seen[-1] == (16, 16) and sum(n for n, *_ in calls) == 16
+    assert max(n for n, *_ in calls) == 4  # equal-shape tiles of a tile row share a batch
+    assert seen[-1] == (32, 32) and sum(n for n, *_ in calls) == 32
     assert max(max(h, w) for *_, h, w in calls) <= 16 + 2 * 8  # device memory bounded by the tile
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 import swinsr
 from swinsr.cli import main
+from swinsr.archs.contract import SRModel
 from swinsr.errors import OptionError
 from swinsr.imageio import read_image, write_image
 from swinsr.inference import Upscaler, resolve_precision, self_ensemble
@@ -139,12 +140,10 @@ def test_ensemble_upscaler_runs_eight_passes(x2_model):
     assert len(calls) == 8
 
 
-class Overflowing(nn.Module):
+class Overflowing(SRModel):
     """Finite in fp32, overflows in fp16 (as Swin SR activations can)."""
 
-    upscale = 1
-    in_chans = 3
-    window_size = 8
+    size_multiple = 8
 
     def __init__(self) -> None:
         super().__init__()
