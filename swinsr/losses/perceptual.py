@@ -98,5 +98,7 @@ def check_perceptual_options(opt: Mapping[str, Any], where: str) -> None:
     w = opt.get("vgg_weights")
     if not w:
         raise OptionError(f"{where}.vgg_weights: missing; give the path of torchvision's vgg19 weights file (never downloaded)")
-    if not Path(w).is_file():
+    from ..train.schema import paths_checked  # late: keeps the losses free of training imports at load
+
+    if paths_checked() and not Path(w).is_file():
         raise OptionError(f"{where}.vgg_weights: file not found: {w} (torchvision's vgg19 state dict, e.g. vgg19-dcbb9e9d.pth)")

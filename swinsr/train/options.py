@@ -19,7 +19,7 @@ import yaml
 
 from ..archs import ARCH_REGISTRY
 from ..errors import OptionError
-from .schema import Field, check_path, check_section, coerce
+from .schema import Field, check_path, check_section, checking_paths, coerce
 
 TOP_FIELDS = {
     "name": Field((str,), help="experiment name; outputs go to experiments/<name>"),
@@ -44,6 +44,9 @@ PATH_FIELDS = {
     "pretrain_network_g": Field((str,), None, path="file"),
     "param_key_g": Field((str,), "params"),
     "strict_load_g": Field((bool,), True),
+    "pretrain_network_d": Field((str,), None, path="file", help="discriminator weights (GAN models)"),
+    "param_key_d": Field((str,), "params"),
+    "strict_load_d": Field((bool,), True),
     "resume_state": Field((str,), None, path="file"),
     "experiments_root": Field((str,), None),
 }
@@ -196,11 +199,12 @@ def parse_options(
     warnings: list[str] = []
     warn = warnings.append
 
-    opt = check_section(raw, TOP_FIELDS, "", warn=warn, check_paths=check_paths, extra_ok=TOP_IGNORED)
     try:
-        model_cls = MODEL_REGISTRY.get(opt["model_type"])
+        model_cls = MODEL_REGISTRY.get(coerce(raw.get("model_type", TOP_FIELDS["model_type"].default), TOP_FIELDS["model_type"], "model_type"))
     except KeyError as exc:
         raise OptionError(f"model_type: {exc.args[0]}") from None
+    # a model type may add top-level keys of its own (Real-ESRGAN's degradation settings)
+    opt = check_section(raw, {**TOP_FIELDS, **model_cls.TOP_FIELDS}, "", warn=warn, check_paths=check_paths, extra_ok=TOP_IGNORED)
     if debug and not opt["name"].startswith("debug"):
         opt["name"] = "debug_" + opt["name"]
     if isinstance(opt["num_gpu"], str) and opt["num_gpu"] != "auto":
@@ -243,7 +247,8 @@ def parse_options(
             raise OptionError("train: missing section (optim_g, total_iter, ...)")
         train_fields = {**TRAIN_FIELDS, **model_cls.TRAIN_FIELDS}
         opt["train"] = check_section(opt["train"], train_fields, "train", warn=warn)
-        model_cls.check_train_options(opt["train"], warn)
+        with checking_paths(check_paths):  # e.g. perceptual_opt.vgg_weights
+            model_cls.check_train_options(opt["train"], warn)
     if opt["val"] is not None:
         val_fields = dict(VAL_FIELDS)
         if not is_train or not any(k != "train" for k in datasets):

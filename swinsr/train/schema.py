@@ -6,14 +6,34 @@ option fields without import cycles.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import OptionError
 
 REQUIRED = object()
 """Marker default: the key must be present."""
+
+_CHECK_PATHS: contextvars.ContextVar[bool] = contextvars.ContextVar("swinsr_check_paths", default=True)
+
+
+def paths_checked() -> bool:
+    """Whether the option file being parsed must name existing files (``parse_options(check_paths=...)``);
+    for checks of paths nested inside option values, which :func:`check_section` does not see."""
+    return _CHECK_PATHS.get()
+
+
+@contextlib.contextmanager
+def checking_paths(enabled: bool) -> Iterator[None]:
+    """Set :func:`paths_checked` for the duration of a parse."""
+    token = _CHECK_PATHS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _CHECK_PATHS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -127,4 +147,4 @@ def list_of(kind: type, value: Any, where: str) -> list[Any]:
     return out
 
 
-__all__ = ["REQUIRED", "Field", "check_path", "check_section", "coerce", "fields", "list_of", "type_names"]
+__all__ = ["REQUIRED", "Field", "check_path", "check_section", "checking_paths", "coerce", "fields", "list_of", "paths_checked", "type_names"]
