@@ -201,3 +201,18 @@ def test_hat_trains_from_official_format_options_and_resumes(tmp_path):
     assert isinstance(model, HAT) and model.config["embed_dim"] == 12
     with torch.no_grad():
         assert model(torch.rand(1, 3, 9, 7)).shape == (1, 3, 18, 14)
+
+
+def test_onnx_export_takes_any_window_multiple(tmp_path):
+    """OCAB cuts its overlapping windows with gathers, so the graph keeps dynamic H and W."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test extra: pip install onnxruntime")
+    from swinsr.export import export_onnx
+
+    model = _tiny_hat(depths=[1], num_heads=[2]).eval()
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "hat.onnx")))
+    for h, w in ((8, 12), (16, 8)):
+        x = torch.rand(1, 3, h, w)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = session.run(None, {"input": x.numpy()})[0]
+        assert got.shape == want.shape and abs(got - want).max() < 1e-4

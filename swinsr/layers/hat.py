@@ -25,9 +25,9 @@ import torch.nn.functional as F
 
 from .block import SwinBlock
 from .embed import patch_unembed
-from .fastpath import caching_allowed, fast_path_enabled
+from .fastpath import caching_allowed, fast_path_enabled, shared_cached
 from .mlp import Mlp
-from .windows import pad_to_multiple, window_partition, window_reverse
+from .windows import pad_to_multiple, window_gather_indices, window_partition, window_reverse
 
 Size = tuple[int, int]
 
@@ -145,6 +145,30 @@ def overlap_relative_position_index(window_size: int, overlap_size: int) -> torc
     return _overlap_rpi(int(window_size), int(overlap_size)).clone()
 
 
+def _overlap_window_indices_uncached(height: int, width: int, window_size: int, overlap_size: int, device: torch.device) -> torch.Tensor:
+    ws, ows = window_size, overlap_size
+    padded_width = width + (ows - ws)  # the map is zero-padded by (ows - ws) / 2 on each side
+    span = torch.arange(ows, device=device)
+    rows = torch.arange(height // ws, device=device)[:, None] * ws + span  # nH, ows (padded coordinates)
+    cols = torch.arange(width // ws, device=device)[:, None] * ws + span  # nW, ows
+    return (rows[:, None, :, None] * padded_width + cols[None, :, None, :]).reshape(-1)
+
+
+_overlap_window_indices_cached = functools.lru_cache(maxsize=32)(_overlap_window_indices_uncached)
+
+
+def overlap_window_indices(height: int, width: int, window_size: int, overlap_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Flat indices of OCAB's key/value windows in the zero-padded, row-major ``height x width`` map.
+
+    ``padded.reshape(B, -1, C).index_select(1, idx)`` gives the ``ows x ows`` window around each
+    ``ws x ws`` query window, windows row by row, like ``nn.Unfold(ows, stride=ws,
+    padding=(ows - ws) // 2)``. Cached per arguments; under graph capture the sizes stay symbolic.
+    """
+    if caching_allowed():
+        height, width = int(height), int(width)
+    return shared_cached(_overlap_window_indices_cached, height, width, int(window_size), int(overlap_size), torch.device(device))
+
+
 class OCAB(nn.Module):
     """Overlapping cross-attention block (HAT): window queries attend to enlarged, overlapping windows.
 
@@ -214,18 +238,33 @@ class OCAB(nn.Module):
             self._bias_cache = (key, bias)
         return bias
 
-    def _windows(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Projected ``(B, H, W, C)`` tokens -> per-head q ``(B*nW, h, ws², d)``, k and v ``(B*nW, h, ows², d)``."""
-        b, hp, wp, _ = y.shape
-        c, ws, ows, heads = self.dim, self.window_size, self.overlap_win_size, self.num_heads
-        qkv = self.qkv(y)
-        q = window_partition(qkv[..., :c], ws).reshape(-1, ws * ws, heads, c // heads).transpose(1, 2)
+    def _heads(self, t: torch.Tensor, n: int) -> torch.Tensor:
+        """``(..., n, C)`` window tokens -> ``(windows, heads, n, d)``."""
+        return t.reshape(-1, n, self.num_heads, self.dim // self.num_heads).transpose(1, 2)
+
+    def _windows_plain(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reference-style cut of projected ``(B, H, W, 3C)`` tokens: partition + unfold."""
+        c, ws, ows = self.dim, self.window_size, self.overlap_win_size
+        q = self._heads(window_partition(qkv[..., :c], ws), ws * ws)
         pad = (ows - ws) // 2
         kv = F.pad(qkv[..., c:], (0, 0, pad, pad, pad, pad))  # zeros around the projected k, v
         kv = kv.unfold(1, ows, ws).unfold(2, ows, ws)  # B, nH, nW, 2C, ows, ows (a view)
-        kv = kv.permute(0, 1, 2, 4, 5, 3).reshape(-1, ows * ows, 2, heads, c // heads)
-        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
-        return q, k, v
+        kv = kv.permute(0, 1, 2, 4, 5, 3).reshape(-1, ows * ows, 2 * c)
+        return q, self._heads(kv[..., :c], ows * ows), self._heads(kv[..., c:], ows * ows)
+
+    def _windows_fast(self, qkv: torch.Tensor, crop: Size) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One gather each for the query and the key/value windows (cached indices); also the
+        inverse gather that puts query windows back in row-major order and crops the padding.
+        Gathers also export to ONNX with dynamic H and W, which ``unfold`` does not."""
+        b, hp, wp, _ = qkv.shape
+        c, ws, ows = self.dim, self.window_size, self.overlap_win_size
+        order, inverse = window_gather_indices(hp, wp, ws, 0, qkv.device, crop=crop)
+        flat = qkv.reshape(b, -1, 3 * c)
+        q = self._heads(flat[..., :c].index_select(1, order), ws * ws)
+        pad = (ows - ws) // 2
+        kv = F.pad(qkv[..., c:], (0, 0, pad, pad, pad, pad)).reshape(b, -1, 2 * c)
+        kv = kv.index_select(1, overlap_window_indices(hp, wp, ws, ows, qkv.device))
+        return q, self._heads(kv[..., :c], ows * ows), self._heads(kv[..., c:], ows * ows), inverse
 
     def forward(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
         if torch.is_autocast_enabled(x.device.type):
@@ -233,23 +272,23 @@ class OCAB(nn.Module):
         h, w = x_size
         b, _, c = x.shape
         ws = self.window_size
-        y = pad_to_multiple(SwinBlock._norm(self.norm1, x).view(b, h, w, c), ws)
-        hp, wp = y.shape[1], y.shape[2]
-        q, k, v = self._windows(y)
-        bias = self._cached_bias(q.device, q.dtype)[None] if fast_path_enabled() else None
-        if bias is not None and not (bias.requires_grad and q.device.type == "cpu" and torch.is_grad_enabled()):
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
-        elif bias is not None:
-            # training on CPU: no fused kernel returns the bias gradient (see WindowAttentionBase._attend)
-            out = torch.softmax((q * self.scale) @ k.transpose(-2, -1) + bias, dim=-1) @ v
-        else:  # reference-style: explicit logits, bias gathered now
+        qkv = self.qkv(pad_to_multiple(SwinBlock._norm(self.norm1, x).view(b, h, w, c), ws))
+        hp, wp = qkv.shape[1], qkv.shape[2]
+        if fast_path_enabled():
+            q, k, v, inverse = self._windows_fast(qkv, (h, w))
+            bias = self._cached_bias(q.device, q.dtype)[None]
+            if bias.requires_grad and q.device.type == "cpu" and torch.is_grad_enabled():
+                # training on CPU: no fused kernel returns the bias gradient (see WindowAttentionBase._attend)
+                out = torch.softmax((q * self.scale) @ k.transpose(-2, -1) + bias, dim=-1) @ v
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+            out = out.transpose(1, 2).reshape(b, hp * wp, c).index_select(1, inverse)
+        else:  # reference-style: explicit logits, bias gathered now, partition / unfold / reverse
+            q, k, v = self._windows_plain(qkv)
             attn = (q * self.scale) @ k.transpose(-2, -1) + self.position_bias().to(q.dtype)[None]
-            out = attn.softmax(dim=-1) @ v
-        out = out.transpose(1, 2).reshape(b, -1, ws * ws, c)
-        out = window_reverse(out, ws, hp, wp)
-        if hp != h or wp != w:
-            out = out[:, :h, :w]
-        x = self.proj(out.reshape(b, h * w, c)) + x
+            out = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, -1, ws * ws, c)
+            out = window_reverse(out, ws, hp, wp)[:, :h, :w].reshape(b, h * w, c)
+        x = self.proj(out) + x
         return x + self.mlp(SwinBlock._norm(self.norm2, x))
 
     def extra_repr(self) -> str:
