@@ -26,7 +26,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
@@ -188,6 +188,7 @@ class SRMethod:
         ensemble: bool = False,
         device: str | None = None,
         precision: str = "fp32",
+        model_args: Mapping[str, Any] | None = None,
     ) -> None:
         self.scale = scale
         self.upscaler = None
@@ -199,7 +200,7 @@ class SRMethod:
         from .zoo import default_model_name, resolve_model
 
         self.device = resolve_device(device)
-        module = resolve_model(model, scale=scale, device=self.device)
+        module = resolve_model(model, scale=scale, device=self.device, overrides=model_args)
         self.upscaler = Upscaler(
             module, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=self.device, precision=precision
         )
@@ -327,6 +328,7 @@ def run_benchmark(
     lpips: bool = False,
     lr_dir: str | None = None,
     log: Log | None = None,
+    model_args: Mapping[str, Any] | None = None,
 ) -> BenchmarkReport:
     """Benchmark ``model`` (``"bicubic"``, a checkpoint path, a registered name, or ``None`` for the
     default model of ``scale``) on each dataset folder; see the module docstring for the protocol.
@@ -336,6 +338,7 @@ def run_benchmark(
 
     ``save_images``: write each SR image to ``DIR/<dataset>/X<scale>/<stem>.png``.
     ``report_dir``: write ``report.md`` and comparison strips there.
+    ``model_args``: constructor overrides for the model (``--model-arg``, see :func:`swinsr.load_model`).
     ``lpips``: add LPIPS when the ``lpips`` package and its weights are available locally;
     otherwise ``log`` says why and the column is left out.
     """
@@ -346,7 +349,8 @@ def run_benchmark(
         raise OptionError("--model identity is the restoration baseline (--task denoise|jpeg); for SR use --model bicubic")
     sets = [find_dataset(p, scale, lr_dir) for p in datasets]  # validate every folder before loading anything
     method = SRMethod(
-        model, scale, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision
+        model, scale, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision,
+        model_args=model_args,
     )
     if method.upscaler is None and (tile is not None or ensemble or device is not None):
         say("bicubic baseline: --tile, --ensemble and --device do not apply and are ignored")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
@@ -190,6 +190,7 @@ class RestorationMethod:
         ensemble: bool = False,
         device: str | None = None,
         precision: str = "fp32",
+        model_args: Mapping[str, Any] | None = None,
     ) -> None:
         self.upscaler = None
         if model == IDENTITY:
@@ -202,7 +203,7 @@ class RestorationMethod:
         from .zoo import resolve_model
 
         self.device = resolve_device(device)
-        module = resolve_model(model, device=self.device, task=task)
+        module = resolve_model(model, device=self.device, task=task, overrides=model_args)
         label = getattr(module, "swinsr_name", None) or (Path(model).stem if model and Path(model).exists() else model)
         scale = getattr(module, "upscale", None)
         if scale is None:
@@ -284,12 +285,14 @@ def run_restoration_benchmark(
     save_images: str | Path | None = None,
     report_dir: str | Path | None = None,
     log: Log | None = None,
+    model_args: Mapping[str, Any] | None = None,
 ) -> BenchmarkReport:
     """Benchmark ``model`` (``"identity"``, a checkpoint path, a registered name, or ``None`` for the
     embedded default of ``task``) on clean-image folders at each noise sigma / JPEG quality in
     ``levels`` (default: SwinIR's table levels); see the module docstring for the protocol.
 
     ``save_images``: write each restored image to ``DIR/<dataset>/<noise25|jpeg10[_gray]>/<stem>.png``.
+    ``model_args``: constructor overrides for the model (``--model-arg``, see :func:`swinsr.load_model`).
     ``report_dir``: write ``report.md`` and strips (degraded | restored | clean) there.
     """
     say = log or (lambda _msg: None)
@@ -301,7 +304,8 @@ def run_restoration_benchmark(
     parse_levels(task, ",".join(str(v) for v in levels))  # same range checks as the CLI
     sets = [(Path(p).name, list_images(Path(p))[1]) for p in datasets]  # validate folders before loading
     method = RestorationMethod(
-        model, task, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision
+        model, task, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device, precision=precision,
+        model_args=model_args,
     )
     if method.upscaler is None and (tile is not None or ensemble or device is not None):
         say("identity baseline: --tile, --ensemble and --device do not apply and are ignored")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..errors import OptionError
 from .app import app, console, err_console
+from .model_args import MODEL_ARG_OPTION, parse_model_args
 
 TASK_CHOICES = ("sr", "denoise", "jpeg")
 
@@ -22,6 +23,7 @@ def benchmark_command(
         help="'bicubic' (SR) or 'identity' (denoise/jpeg: the degraded input), a checkpoint path, or a registered "
         "model name (default: the embedded default for --scale, or for --task denoise/jpeg).",
     ),
+    model_arg: Optional[List[str]] = MODEL_ARG_OPTION,
     dataset: List[Path] = typer.Option(
         ..., "--dataset", "-d",
         help="Dataset folder with HR/ (or of clean images for denoise/jpeg) and optionally LR_bicubic/X{s}/{stem}x{s}.png; "
@@ -77,13 +79,14 @@ def benchmark_command(
     """
     log = lambda msg: err_console.print(msg, highlight=False, soft_wrap=True)  # noqa: E731
     check_task_options(task, scale=scale, noise=noise, quality=quality, color=color, lr_dir=lr_dir, lpips=lpips)
+    model_args = parse_model_args(model_arg)
     if task != "sr":
         from ..restoration_benchmark import parse_levels, run_restoration_benchmark
 
         result = run_restoration_benchmark(
             model, list(dataset), task, parse_levels(task, noise if task == "denoise" else quality),
             color=color or "rgb", tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, device=device,
-            precision=precision, save_images=save_images, report_dir=report, log=log,
+            precision=precision, save_images=save_images, report_dir=report, log=log, model_args=model_args,
         )
         _print_restoration_table(result.results)
     else:
@@ -103,6 +106,7 @@ def benchmark_command(
             lpips=lpips,
             lr_dir=lr_dir,
             log=log,
+            model_args=model_args,
         )
         _print_table(result.results)
     if json_path is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import List, Optional
 
 import typer
 
 from ..errors import OptionError, SwinSRError
 from .app import app, console, err_console
+from .model_args import MODEL_ARG_OPTION, parse_model_args
 from .upscale_cmd import DEVICE_OPTION, PRECISION_OPTION, RECURSIVE_OPTION
 
 
@@ -15,6 +17,7 @@ from .upscale_cmd import DEVICE_OPTION, PRECISION_OPTION, RECURSIVE_OPTION
 def classify_command(
     images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns.", metavar="IMAGE..."),
     model: str = typer.Option(..., "--model", "-m", help="Swin V1/V2 classifier checkpoint (path or registered name)."),
+    model_arg: Optional[List[str]] = MODEL_ARG_OPTION,
     topk: int = typer.Option(5, "--topk", "-k", help="How many classes to print per image."),
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
@@ -30,12 +33,13 @@ def classify_command(
     from ..inference.classify import Classifier
     from ..zoo import resolve_model
 
+    overrides = parse_model_args(model_arg)
     if topk < 1:
         raise OptionError(f"--topk {topk}: must be >= 1")
     found, missing, _ = collect_inputs(images, recursive=recursive)
     if not found and not missing:
         raise OptionError(f"no images found in {', '.join(images)}")
-    classifier = Classifier(resolve_model(model), device=device, precision=precision)
+    classifier = Classifier(resolve_model(model, overrides=overrides), device=device, precision=precision)
     if classifier.names_note and not as_json:
         err_console.print(f"note: {classifier.names_note}", highlight=False)
     failed = 0

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from .app import app, console, err_console
+from .model_args import MODEL_ARG_OPTION, parse_model_args
 
 
 @app.command("export")
 def export_command(
     model: str = typer.Argument(..., help="Checkpoint path or embedded model name (see 'swinsr models')."),
+    model_arg: Optional[List[str]] = MODEL_ARG_OPTION,
     output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write (atomically; parent folders are created)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset version (17 or newer)."),
     tile: Optional[int] = typer.Option(
@@ -27,7 +29,7 @@ def export_command(
 
     if output.exists() and output.is_dir():
         raise OptionError(f"-o {output}: is a folder; give a file name such as {output / 'model.onnx'}")
-    net = resolve_model(model, device="cpu")
+    net = resolve_model(model, device="cpu", overrides=parse_model_args(model_arg))
     err_console.print(f"exporting {type(net).__name__} to ONNX (opset {opset}); this traces the model and can take minutes")
     path = export_onnx(net, output, opset=opset, tile=tile)
     ws = getattr(net, "size_multiple", 1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional
 
 import typer
 
 from ..errors import OptionError
 from .app import app
+from .model_args import MODEL_ARG_OPTION, parse_model_args
 from .upscale_cmd import (
     ALPHA_OPTION,
     COMPILE_OPTION,
@@ -33,16 +34,18 @@ if TYPE_CHECKING:
 TASK_CHOICES = ("denoise", "jpeg")
 
 
-def resolve_restoration_model(model: str | None, task: str | None) -> "nn.Module":
+def resolve_restoration_model(
+    model: str | None, task: str | None, overrides: Mapping[str, Any] | None = None
+) -> "nn.Module":
     """The module ``restore`` runs: ``--model`` when given (it wins over ``--task``), else the embedded
-    blind default for ``--task`` (``swinsr-denoise`` / ``swinsr-dejpeg``)."""
+    blind default for ``--task`` (``swinsr-denoise`` / ``swinsr-dejpeg``); ``overrides``: ``--model-arg``."""
     from ..zoo import resolve_model
 
     if task is not None and task not in TASK_CHOICES:
         raise OptionError(f"--task {task}: choose {' or '.join(TASK_CHOICES)}")
     if model is None and task is None:
         raise OptionError("give --task denoise|jpeg (the embedded blind models) or --model NAME|PATH")
-    return resolve_model(model, task=task if model is None else None)
+    return resolve_model(model, task=task if model is None else None, overrides=overrides)
 
 
 @app.command("restore")
@@ -58,6 +61,7 @@ def restore_command(
         help="denoise or jpeg: run the embedded blind model for it (swinsr-denoise: noise sigma 0-50; "
         "swinsr-dejpeg: quality 10-90). No level is needed.",
     ),
+    model_arg: Optional[List[str]] = MODEL_ARG_OPTION,
     output: str | None = OUTPUT_OPTION,
     tile: str = TILE_OPTION,
     tile_overlap: int = TILE_OVERLAP_OPTION,
@@ -79,7 +83,7 @@ def restore_command(
     Examples: `swinsr restore noisy.png --task denoise`, `swinsr restore photo.jpg --task jpeg`,
     `swinsr restore noisy.png --model 005_colorDN_DFWB_s128w8_SwinIR-M_noise25.pth`.
     """
-    loaded = resolve_restoration_model(model, task)
+    loaded = resolve_restoration_model(model, task, parse_model_args(model_arg))
     label = model or model_label(loaded)
     scale = getattr(loaded, "upscale", None)
     if scale is None:
@@ -93,5 +97,5 @@ def restore_command(
     run_image_batch(
         ctx, inputs, upscaler=upscaler, output=output, ext=ext, suffix=suffix, default_suffix="_restored",
         overwrite=overwrite, recursive=recursive, quiet=quiet, verb="restored",
-        remark=f" ({model_label(loaded)}, {upscaler.device.type}, {upscaler.precision})",
+        remark=f" ({model_label(loaded, model)}, {upscaler.device.type}, {upscaler.precision})",
     )

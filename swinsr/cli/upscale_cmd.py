@@ -7,11 +7,13 @@ batch run is :func:`run_image_batch`; the engine lives in :mod:`swinsr.inference
 from __future__ import annotations
 
 import os
+from typing import List, Optional
 
 import typer
 
 from ..errors import OptionError
 from .app import app, err_console
+from .model_args import MODEL_ARG_OPTION, parse_model_args
 
 #: Scale used when neither --scale nor --model is given.
 DEFAULT_SCALE = 4
@@ -67,9 +69,15 @@ def _debug(ctx: typer.Context) -> bool:
     return bool(ctx.find_root().params.get("debug")) or os.environ.get("SWINSR_DEBUG") == "1"
 
 
-def model_label(model: object) -> str:
-    """How to name a loaded model in messages."""
-    return str(getattr(model, "swinsr_name", None) or type(model).__name__)
+def model_label(model: object, source: object = None) -> str:
+    """How to name a loaded model in messages: its registered name, else ``file (Class)`` when the
+    ``--model`` path is given as ``source``, else its class."""
+    name = getattr(model, "swinsr_name", None)
+    if name:
+        return str(name)
+    if source is not None:
+        return f"{os.path.basename(str(source))} ({type(model).__name__})"
+    return type(model).__name__
 
 
 def run_image_batch(
@@ -131,12 +139,14 @@ def upscale_command(
     inputs: list[str] = INPUTS_ARGUMENT,
     output: str | None = OUTPUT_OPTION,
     scale: int | None = typer.Option(
-        None, "--scale", "-s", help=f"Upscaling factor; picks the default model for it (default x{DEFAULT_SCALE}) "
-        "or must match --model's scale."
+        None, "--scale", "-s", help=f"Upscaling factor; picks the default model for it (default x{DEFAULT_SCALE}): the "
+        "real-world one where registered (photos), else the classical one. Must match --model's scale."
     ),
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Checkpoint path or registered model name (default: the embedded model for --scale)."
+        None, "--model", "-m", help="Checkpoint path or registered model name (default: the embedded model for --scale; "
+        "e.g. --model swinsr-light-x4 for the classical one)."
     ),
+    model_arg: Optional[List[str]] = MODEL_ARG_OPTION,
     tile: str = TILE_OPTION,
     tile_overlap: int = TILE_OVERLAP_OPTION,
     precision: str = PRECISION_OPTION,
@@ -157,13 +167,16 @@ def upscale_command(
 
     Examples: `swinsr upscale photo.jpg --scale 4`; `swinsr upscale photos/ -o out/ --model model_x2.pth --tile 256`.
     """
-    from ..zoo import resolve_model
+    from ..zoo import UPSCALE, resolve_model
 
     if scale is not None and scale < 1:
         raise OptionError(f"--scale {scale}: must be a positive integer")
     if outscale is not None and not outscale > 0:
         raise OptionError(f"--outscale {outscale}: must be a positive number")
-    loaded = resolve_model(model, scale=scale if scale is not None or model is not None else DEFAULT_SCALE)
+    loaded = resolve_model(
+        model, scale=scale if scale is not None or model is not None else DEFAULT_SCALE, task=UPSCALE,
+        overrides=parse_model_args(model_arg),
+    )
     model_scale = int(getattr(loaded, "upscale", 0) or 0)
     if not model_scale:
         raise OptionError(f"--model {model}: {model_label(loaded)} is not a super-resolution model (try `swinsr classify`)")
@@ -180,5 +193,5 @@ def upscale_command(
     run_image_batch(
         ctx, inputs, upscaler=upscaler, output=output, ext=ext, suffix=suffix, default_suffix=f"_x{final}",
         overwrite=overwrite, recursive=recursive, quiet=quiet, verb="upscaled", outscale=outscale,
-        remark=f" (x{final}, {model_label(loaded)}, {upscaler.device.type}, {upscaler.precision})",
+        remark=f" (x{final}, {model_label(loaded, model)}, {upscaler.device.type}, {upscaler.precision})",
     )
