@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import OptionError
+from ..errors import ImageError, OptionError
 from .app import app, err_console
 from .model_args import MODEL_ARG_OPTION, parse_model_args
 
@@ -111,7 +111,10 @@ def run_image_batch(
 
     def process(job, on_tiles) -> list[str]:
         image = read_image(job.source)
-        result = upscaler.upscale(image.array, outscale=outscale, progress=on_tiles)  # type: ignore[attr-defined]
+        try:
+            result = upscaler.upscale(image.array, outscale=outscale, progress=on_tiles)  # type: ignore[attr-defined]
+        except ImageError as exc:  # e.g. an output too large for memory: name the file
+            raise ImageError(f"{job.source}: {exc}") from None
         return write_image(job.output, result)
 
     result = run_jobs(jobs, process, console=err_console, quiet=quiet, debug=_debug(ctx))

@@ -109,6 +109,11 @@ def count_tiles(height: int, width: int, tile: int) -> int:
     return -(-height // tile) * -(-width // tile)
 
 
+#: ``emit(image, row0, band)`` receives finished output rows ``[row0, row0 + band.shape[-2])`` of
+#: batch image ``image``: ``(C_out, rows, W*scale)`` float32 on the CPU, normalised by the blend weights.
+Emit = Callable[[int, int, torch.Tensor], None]
+
+
 def tiled_forward(
     forward: Forward,
     x: torch.Tensor,
@@ -132,6 +137,44 @@ def tiled_forward(
     called after each batch of tiles. ``uniform`` (see :func:`uniform_tile_side`) widens every
     tile to that side (:func:`widen_span`; the padded image must be at least that large): one
     input shape for any image, which is what a compiled model needs to compile once.
+    This is :func:`tiled_bands` collecting its bands into one float32 image.
+    """
+    b, _, h, w = x.shape
+    out: list[torch.Tensor] = []  # one allocation once the channel count is known
+
+    def collect(image: int, row0: int, band: torch.Tensor) -> None:
+        if not out:
+            out.append(torch.empty(b, band.shape[0], h * scale, w * scale, dtype=torch.float32))
+        out[0][image, :, row0 : row0 + band.shape[-2]] = band
+
+    tiled_bands(forward, x, collect, scale=scale, tile=tile, overlap=overlap, align=align, pad=pad,
+                batch_size=batch_size, device=device, progress=progress, uniform=uniform)
+    return out[0]
+
+
+def tiled_bands(
+    forward: Forward,
+    x: torch.Tensor,
+    emit: Emit,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    align: int = 1,
+    pad: Pad | None = None,
+    batch_size: int = 1,
+    device: torch.device | None = None,
+    progress: Progress | None = None,
+    uniform: int | None = None,
+) -> None:
+    """:func:`tiled_forward` that hands the output over band by band instead of returning it.
+
+    Tiles are run one row of tiles at a time; as soon as no later tile row reaches an output
+    row, that row is normalised and passed to ``emit`` (top to bottom, each row exactly once,
+    cropped to ``H*scale`` x ``W*scale``). Only the current tile row's float accumulator
+    (about ``(tile + 2*overlap) * scale`` output rows of the full width) is kept, so memory does
+    not grow with the image height: the caller can write rows straight into a uint8 image.
+    Tiles of equal shape within a tile row share a device batch of up to ``batch_size``.
     """
     check_tile_args(tile, overlap)
     device = device or x.device
@@ -143,41 +186,59 @@ def tiled_forward(
         rows, cols = [widen_span(s, uniform, hp) for s in rows], [widen_span(s, uniform, wp) for s in cols]
     row_w = [span_weights(s, hp, scale, overlap) for s in rows]
     col_w = [span_weights(s, wp, scale, overlap) for s in cols]
-    # tiles of equal shape share a device batch (edge tiles are smaller)
-    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            groups.setdefault((r.stop - r.start, c.stop - c.start), []).append((i, j))
-    total = b * len(rows) * len(cols)
-    out: torch.Tensor | None = None
     # The tiles form a grid and each tile's weight is row weight x column weight, so the summed
     # weight map is the outer product of two 1-D sums: no output-sized weight image is needed.
     row_total = _summed_weights(rows, row_w, hp * scale, scale)
     col_total = _summed_weights(cols, col_w, wp * scale, scale)
+    out_h, out_w = h * scale, w * scale
+    total = b * len(rows) * len(cols)
     step = max(1, batch_size)
     done = 0
     for bi in range(b):
-        for members in groups.values():
-            for k in range(0, len(members), step):
-                chunk = members[k : k + step]
-                crops = torch.stack(
-                    [xp[bi, :, rows[i].start : rows[i].stop, cols[j].start : cols[j].stop] for i, j in chunk]
-                ).to(device)
-                with torch.no_grad():
-                    y = forward(crops).float().cpu()
-                if out is None:
-                    out = torch.zeros(b, y.shape[1], hp * scale, wp * scale, dtype=torch.float32)
-                for (i, j), t in zip(chunk, y):
-                    r, c = rows[i], cols[j]
-                    out[bi, :, r.start * scale : r.stop * scale, c.start * scale : c.stop * scale] += (
-                        t * (row_w[i][:, None] * col_w[j][None, :])
-                    )
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-    assert out is not None
-    # in place: the output buffer is the big allocation
-    return out.div_(row_total[:, None]).div_(col_total)[:, :, : h * scale, : w * scale]
+        acc: torch.Tensor | None = None  # output rows [acc0, acc0 + acc rows) of the current band
+        acc0 = 0
+        for i, r in enumerate(rows):
+            r0, r1 = r.start * scale, r.stop * scale
+            groups: dict[int, list[int]] = {}  # equal tile shapes share a batch
+            for j, c in enumerate(cols):
+                groups.setdefault(c.stop - c.start, []).append(j)
+            for members in groups.values():
+                for k in range(0, len(members), step):
+                    chunk = members[k : k + step]
+                    crops = torch.stack([xp[bi, :, r.start : r.stop, cols[j].start : cols[j].stop] for j in chunk])
+                    with torch.no_grad():
+                        y = forward(crops.to(device)).float().cpu()
+                    if acc is None or acc0 + acc.shape[1] < r1:
+                        acc = _grow_band(acc, acc0, r1, y.shape[1], wp * scale)
+                    for j, t in zip(chunk, y):
+                        c = cols[j]
+                        # weighted in place (y is this call's own output): no tile-sized temporaries
+                        acc[:, r0 - acc0 : r1 - acc0, c.start * scale : c.stop * scale] += (
+                            t.mul_(row_w[i][:, None]).mul_(col_w[j])
+                        )
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+            assert acc is not None
+            # rows above the next tile row's start receive nothing more: normalise and hand over
+            final = rows[i + 1].start * scale if i + 1 < len(rows) else acc0 + acc.shape[1]
+            if final > acc0:
+                stop = min(final, out_h)
+                if stop > acc0:
+                    band = acc[:, : stop - acc0, :out_w]
+                    band = band / row_total[acc0:stop, None] / col_total[:out_w]
+                    emit(bi, acc0, band)
+                # keep only the rows still open (a copy, so the finished rows' memory is freed)
+                acc = acc[:, final - acc0 :].clone() if final - acc0 < acc.shape[1] else None
+                acc0 = final
+
+
+def _grow_band(acc: torch.Tensor | None, acc0: int, stop: int, channels: int, width: int) -> torch.Tensor:
+    """The accumulator extended (zero-filled) to cover output rows ``[acc0, stop)``."""
+    grown = torch.zeros(channels, stop - acc0, width, dtype=torch.float32)
+    if acc is not None:
+        grown[:, : acc.shape[1]] = acc
+    return grown
 
 
 def _summed_weights(spans: list[Span], weights: list[torch.Tensor], length: int, scale: int) -> torch.Tensor:

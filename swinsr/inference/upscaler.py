@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -15,10 +15,12 @@ from ..errors import OptionError
 from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
 from .ensemble import self_ensemble
 from .precision import autocast, resolve_device, resolve_precision
+from .streaming import ArrayWriter, BandResizer, Sink, bicubic_bands, check_memory
 from .tiling import (
     CPU_TILE_BUDGET_BYTES,
     CUDA_FREE_FRACTION,
     MIN_TILE,
+    Emit,
     Progress,
     auto_tile_size,
     check_tile_args,
@@ -26,6 +28,7 @@ from .tiling import (
     is_out_of_memory,
     measure_bytes_per_pixel,
     shrink_tile,
+    tiled_bands,
     tiled_forward,
     uniform_tile_side,
 )
@@ -218,8 +221,15 @@ class Upscaler:
         per_tile = self._bytes_per_px() * side * side
         return int(max(1, min(MAX_TILE_BATCH, self._memory_budget() // max(per_tile, 1.0))))
 
-    def _process(self, x: torch.Tensor, progress: Progress | None) -> torch.Tensor:
-        """Upscale a (B, 1|3, H, W) CPU batch; handles tiling and out-of-memory retries."""
+    def _process(
+        self, x: torch.Tensor, progress: Progress | None, sink: Callable[[], Emit] | None = None
+    ) -> torch.Tensor | None:
+        """Upscale a (B, 1|3, H, W) CPU batch; handles tiling and out-of-memory retries.
+
+        Without ``sink`` the result is returned as one float32 tensor. With it, the output is
+        streamed instead: ``sink()`` makes a fresh :data:`~swinsr.inference.tiling.Emit` for each
+        attempt (an out-of-memory retry starts over) and finished rows go to it as they complete.
+        """
         h, w = x.shape[-2:]
         tile = self._pick_tile(h, w)
         while True:
@@ -230,17 +240,25 @@ class Upscaler:
                         y = self._forward_any_channels(x.to(self.device)).cpu()
                     if progress is not None:
                         progress(1, 1)
-                    return y
+                    if sink is None:
+                        return y
+                    emit = sink()
+                    for i in range(y.shape[0]):
+                        emit(i, 0, y[i])
+                    return None
                 pad = getattr(self.model, "pad_to_window", None)
                 uniform = uniform_tile_side(tile, self.tile_overlap, self.window_size) if self.compile else None
                 padded = min(h, w) if pad is None else -(-min(h, w) // self.window_size) * self.window_size
                 self._eager_now = uniform is not None and padded < uniform
-                return tiled_forward(
-                    self._forward_any_channels, x, scale=self.scale, tile=tile, overlap=self.tile_overlap,
-                    align=self.window_size, pad=pad,
+                options = dict(
+                    scale=self.scale, tile=tile, overlap=self.tile_overlap, align=self.window_size, pad=pad,
                     batch_size=self._pick_batch(tile), device=self.device, progress=progress,
                     uniform=None if self._eager_now else uniform,
                 )
+                if sink is None:
+                    return tiled_forward(self._forward_any_channels, x, **options)
+                tiled_bands(self._forward_any_channels, x, sink(), **options)
+                return None
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -290,10 +308,69 @@ class Upscaler:
         """
         arr = _as_array(image)
         h, w = arr.shape[:2]
-        out = self.upscale_tensor(array_to_tensor(arr), progress=progress)
-        if outscale is not None:
-            out = resize_antialiased(out, output_size(h, w, outscale))
-        return tensor_to_array(out, arr.dtype, squeeze_channel=arr.ndim == 2)
+        x = array_to_tensor(arr)
+        final = output_size(h, w, outscale) if outscale is not None else (h * self.scale, w * self.scale)
+        tile = self._pick_tile(h, w)
+        self._check_memory(arr, final, tile)
+        if tile is None:
+            # whole image at once: the model output is one float tensor anyway
+            out = self.upscale_tensor(x, progress=progress)
+            if outscale is not None:
+                out = resize_antialiased(out, final)
+            return tensor_to_array(out, arr.dtype, squeeze_channel=arr.ndim == 2)
+        return self._upscale_streamed(x, arr, final, progress)
+
+    def _upscale_streamed(
+        self, x: torch.Tensor, arr: np.ndarray, final: tuple[int, int], progress: Progress | None
+    ) -> np.ndarray:
+        """Tiled upscale written band by band into the final-dtype array (no float32 output image)."""
+        h, w = arr.shape[:2]
+        channels = x.shape[1]
+        out = np.empty((*final, channels), dtype=arr.dtype)
+        model_size = (h * self.scale, w * self.scale)
+
+        def sink_for(c0: int) -> Callable[[], Emit]:
+            def make() -> Emit:
+                writer: Sink = ArrayWriter(out, c0)
+                if final != model_size:
+                    writer = BandResizer(model_size, final, writer)
+                return lambda image, row0, band: writer(row0, band)
+            return make
+
+        color_channels = channels - 1 if channels in (2, 4) else channels
+        self._process(x[:, :color_channels], progress, sink=sink_for(0))
+        if channels in (2, 4):
+            alpha = x[:, -1:]
+            if self.alpha == "bicubic":
+                emit = sink_for(channels - 1)()
+                bicubic_bands(alpha[0], self.scale, lambda row0, band: emit(0, row0, band))
+            else:
+                self._process(alpha, None, sink=sink_for(channels - 1))
+        return out[:, :, 0] if arr.ndim == 2 else out
+
+    def _check_memory(self, arr: np.ndarray, final: tuple[int, int], tile: int | None) -> None:
+        """Refuse an image whose output and working memory cannot fit in available CPU memory."""
+        h, w = arr.shape[:2]
+        channels = 1 if arr.ndim == 2 else arr.shape[2]
+        output = final[0] * final[1] * channels * arr.dtype.itemsize
+        float_in = channels * h * w * 4.0
+        model_size = (h * self.scale, w * self.scale)
+        if tile is None:
+            # the model output, its clamped copy, and the resized image when --outscale is given
+            model_out = channels * model_size[0] * model_size[1] * 4.0
+            resized = final[0] * final[1] * channels * 4.0 if final != model_size else 0.0
+            working = 2 * float_in + 2 * model_out + resized
+            model_pixels = h * w
+        else:
+            # one tile row's float accumulator (+ its carried overlap and normalised copy)
+            side = tile + 2 * self.tile_overlap + 2 * self.window_size
+            wp = -(-w // self.window_size) * self.window_size
+            working = 2 * float_in + 3 * channels * 4.0 * side * self.scale * wp * self.scale
+            model_pixels = side * side * self._pick_batch(tile)
+        if self.device.type == "cpu":  # on a GPU the activations live in device memory
+            working += self._bytes_per_px() * model_pixels
+        describe = f"upscaling {w}x{h} x{self.scale} to {final[1]}x{final[0]}"
+        check_memory(output + working, output, describe)
 
 
 def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:

@@ -1,0 +1,190 @@
+"""Streamed output: model output bands written straight into the final uint8/uint16 image.
+
+:func:`swinsr.inference.tiling.tiled_bands` hands over finished output rows top to bottom. The
+sinks here turn those float bands into the final image without ever holding a full float32
+copy of it: :class:`ArrayWriter` quantises a band into a preallocated array (the same clamp /
+scale / round as :func:`swinsr.inference.arrays.tensor_to_array`), :class:`BandResizer` applies
+``--outscale`` (antialiased bicubic, as :func:`~swinsr.inference.arrays.resize_antialiased`)
+with a rolling window of rows, and :func:`bicubic_bands` upscales an alpha channel in bands.
+:func:`available_memory` and :func:`check_memory` refuse, before any work, an image whose
+output and working memory cannot fit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ImageError
+
+#: ``sink(row0, band)``: rows ``[row0, row0 + band.shape[1])`` of one image, ``(C, rows, W)`` float32.
+Sink = Callable[[int, torch.Tensor], None]
+
+_INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+MB = 2**20
+
+
+class ArrayWriter:
+    """Writes float bands in [0, 1] into channels ``[c0, c0 + C)`` of an ``(H, W, C_total)`` array.
+
+    Integer arrays get exactly :func:`~swinsr.inference.arrays.tensor_to_array`'s rounding
+    (clamp, scale, round half to even), floats the clamped values, so a streamed image equals
+    the whole-image float path.
+    """
+
+    def __init__(self, out: np.ndarray, c0: int = 0) -> None:
+        self.out = out
+        self.c0 = c0
+        self.rows_written = 0
+
+    def __call__(self, row0: int, band: torch.Tensor) -> None:
+        dtype = self.out.dtype
+        img = band.clamp(0, 1)
+        if dtype in _INT_MAX:
+            img = img.mul_(_INT_MAX[dtype]).round_().to(torch.uint8 if dtype == np.uint8 else torch.int32)
+        rows = img.shape[1]
+        self.out[row0 : row0 + rows, :, self.c0 : self.c0 + img.shape[0]] = img.permute(1, 2, 0).numpy()
+        self.rows_written += rows
+
+
+def _axis_weights(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse rows of the antialiased-bicubic resampling matrix along one axis.
+
+    Returns ``(first, weights)``: output row ``o`` is ``sum_k weights[o, k] * input[first[o] + k]``.
+    The matrix is taken from :func:`torch.nn.functional.interpolate` itself (resizing one-hot
+    columns, a few at a time), so the band-wise resize has the same weights as the whole-image
+    one; PyTorch's antialiased resize is separable, so one axis can be done on its own.
+    """
+    chunk = 256
+    cols = []
+    for j0 in range(0, n_in, chunk):
+        j1 = min(n_in, j0 + chunk)
+        eye = torch.zeros(1, 1, n_in, j1 - j0)
+        eye[0, 0, torch.arange(j0, j1), torch.arange(j1 - j0)] = 1.0
+        cols.append(F.interpolate(eye, size=(n_out, j1 - j0), mode="bicubic", align_corners=False, antialias=True)[0, 0])
+    matrix = torch.cat(cols, dim=1)  # (n_out, n_in): one copy, only as large as one axis squared / 4
+    nonzero = matrix != 0
+    first = torch.where(nonzero.any(1), nonzero.float().argmax(1), torch.zeros(n_out, dtype=torch.long))
+    last = n_in - 1 - nonzero.flip(1).float().argmax(1)
+    width = int((last - first).max()) + 1
+    idx = (first[:, None] + torch.arange(width)[None]).clamp(max=n_in - 1)
+    weights = torch.gather(matrix, 1, idx) * ((first[:, None] + torch.arange(width)[None]) < n_in)
+    return first, weights
+
+
+class BandResizer:
+    """Resizes a stream of bands from ``(H_in, W_in)`` to ``(H_out, W_out)`` and passes them on.
+
+    Each incoming band is resized along its width at once (whole rows are available); along the
+    height the rows are kept until every output row that needs them is complete, so only
+    a few rows more than the kernel support are held. Inputs are clamped to [0, 1] first and
+    results after, as the whole-image :func:`~swinsr.inference.arrays.resize_antialiased`.
+    """
+
+    def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int], sink: Sink) -> None:
+        self.in_h, self.in_w = in_size
+        self.out_h, self.out_w = out_size
+        self.sink = sink
+        self.first, self.weights = _axis_weights(self.in_h, self.out_h)
+        self.last_needed = self.first + self.weights.shape[1]  # exclusive input row bound per output row
+        self.rows: torch.Tensor | None = None  # width-resized input rows [rows0, rows0 + len)
+        self.rows0 = 0
+        self.next_out = 0
+
+    def __call__(self, row0: int, band: torch.Tensor) -> None:
+        band = band.clamp(0, 1)
+        if band.shape[-1] != self.out_w:
+            band = F.interpolate(band[None], size=(band.shape[1], self.out_w), mode="bicubic",
+                                 align_corners=False, antialias=True)[0]
+        self.rows = band if self.rows is None else torch.cat([self.rows, band], dim=1)
+        available = row0 + band.shape[1]
+        stop = self.next_out
+        while stop < self.out_h and int(self.last_needed[stop].clamp(max=self.in_h)) <= available:
+            stop += 1
+        if stop > self.next_out:
+            self._emit(self.next_out, stop)
+        # rows no later output row needs are dropped
+        keep_from = int(self.first[stop]) if stop < self.out_h else available
+        if keep_from > self.rows0:
+            self.rows = self.rows[:, keep_from - self.rows0 :].clone()
+            self.rows0 = keep_from
+
+    def _emit(self, o0: int, o1: int, chunk: int = 32) -> None:
+        """Output rows ``[o0, o1)``, in chunks: each is a small dense (rows x support) matrix product."""
+        assert self.rows is not None
+        for c0 in range(o0, o1, chunk):
+            c1 = min(o1, c0 + chunk)
+            lo = int(self.first[c0])
+            hi = min(self.in_h, int(self.last_needed[c0:c1].max()))
+            dense = torch.zeros(c1 - c0, hi - lo)
+            for r in range(c0, c1):  # scatter each output row's taps into the chunk's matrix
+                f, k = int(self.first[r]) - lo, min(self.weights.shape[1], hi - int(self.first[r]))
+                dense[r - c0, f : f + k] = self.weights[r, :k]
+            src = self.rows[:, lo - self.rows0 : hi - self.rows0]  # (C, support rows, W)
+            out = torch.einsum("rk,ckw->crw", dense, src)
+            self.sink(c0, out.clamp_(0, 1))
+        self.next_out = o1
+
+
+def bicubic_bands(x: torch.Tensor, scale: int, sink: Sink, rows: int = 64) -> None:
+    """``F.interpolate(x, scale_factor=scale, mode="bicubic")`` of a ``(C, H, W)`` image, in bands.
+
+    Each band of ``rows`` input rows is interpolated with 4 rows of context on both sides
+    (the bicubic kernel reaches 2), and the output rows of its core are passed to ``sink``:
+    the same values as the whole-image call, without an output-sized float image.
+    """
+    h = x.shape[1]
+    margin = 4
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a, b = max(0, r0 - margin), min(h, r1 + margin)
+        up = F.interpolate(x[None, :, a:b], scale_factor=scale, mode="bicubic", align_corners=False)[0]
+        sink(r0 * scale, up[:, (r0 - a) * scale : (r1 - a) * scale])
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable``, capped by a cgroup limit; None if unknown."""
+    avail: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError):
+        avail = None
+    try:  # cgroup v2: a container limit can be far below the machine's free memory
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            room = max(0, int(limit) - used)
+            avail = room if avail is None else min(avail, room)
+    except (OSError, ValueError):
+        pass
+    if avail is None and hasattr(os, "sysconf"):
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            avail = None
+    return avail
+
+
+def check_memory(needed: float, output: float, describe: str) -> None:
+    """Refuse (:class:`ImageError`) when ``needed`` bytes exceed :func:`available_memory`.
+
+    ``output`` is the part the output image itself takes, ``describe`` names the job
+    (``"2048x1536 x4 -> 8192x6144"``). The message names the way out: a smaller output
+    (``--outscale``) or smaller tiles.
+    """
+    avail = available_memory()
+    if avail is None or needed <= avail:
+        return
+    raise ImageError(
+        f"{describe} needs about {needed / MB:,.0f} MB ({output / MB:,.0f} MB output image + "
+        f"{(needed - output) / MB:,.0f} MB working memory) but only {avail / MB:,.0f} MB is available; "
+        "use --outscale for a smaller output or a smaller --tile"
+    )
