@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .fastpath import caching_allowed, fast_path_enabled
 from .position import log_spaced_relative_coords, relative_position_index
+from .sdpa import padded_sdpa
 from .windows import border_mask_patterns
 
 
@@ -134,8 +135,9 @@ class WindowAttentionBase(nn.Module):
             attn = F.dropout(torch.softmax((q * scale) @ k.transpose(-2, -1) + mask, dim=-1), dropout_p, self.training)
             out = attn @ v
         else:
-            # the kernel applies the scale itself: one pass over q saved
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+            # the kernel applies the scale itself: one pass over q saved; on CUDA the head dim is
+            # zero-padded to the fused kernel's multiple (SwinIR-S: 10 -> 16 in bf16), see .sdpa
+            out = padded_sdpa(q, k, v, mask, dropout_p=dropout_p, scale=scale)
         return out.transpose(1, 2).reshape(qkv.shape[0], qkv.shape[1], -1)
 
     def forward_grid(self, x: torch.Tensor, group_sizes: list[int], shift_size: int = 0) -> torch.Tensor:
