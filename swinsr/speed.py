@@ -68,8 +68,65 @@ def machine_description(device: torch.device) -> str:
                     break
         except OSError:
             pass
-        name = f"{name}, {os.cpu_count()} cores"
+        name = f"{name}, {os.cpu_count()} cores, {cpu_capability()}"
     return f"{name}, torch {torch.__version__}"
+
+
+def cpu_capability() -> str:
+    """The CPU kernel level PyTorch dispatches to (``AVX2``, ``AVX512``, ...; ``ATEN_CPU_CAPABILITY`` can lower it)."""
+    getter = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return f"ATen {getter()}" if getter is not None else "ATen capability unknown"
+
+
+def precision_settings(device: torch.device) -> dict[str, Any]:
+    """The numeric settings that change fp32 speed: CPU kernel level, TF32 on CUDA (recorded with every run)."""
+    info: dict[str, Any] = {"cpu_capability": cpu_capability(),
+                            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    if device.type == "cuda":
+        info["cuda_matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        info["cudnn_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+    return info
+
+
+#: Dense peak TFLOP/s of known GPUs (vendor datasheets, without sparsity) by precision, for
+#: "achieved vs peak"; the first name fragment found in ``torch.cuda.get_device_name`` wins.
+GPU_PEAK_TFLOPS: list[tuple[str, dict[str, float]]] = [
+    ("H200", {"bf16": 989.0, "fp16": 989.0, "tf32": 494.7, "fp32": 66.9}),
+    ("H100 PCIe", {"bf16": 756.0, "fp16": 756.0, "tf32": 378.0, "fp32": 51.2}),
+    ("H100", {"bf16": 989.0, "fp16": 989.0, "tf32": 494.7, "fp32": 66.9}),
+    ("A100", {"bf16": 312.0, "fp16": 312.0, "tf32": 156.0, "fp32": 19.5}),
+    ("L40S", {"bf16": 362.0, "fp16": 362.0, "tf32": 183.0, "fp32": 91.6}),
+]
+
+
+def gpu_peak_tflops(device: torch.device) -> dict[str, float] | None:
+    """The peak table of this GPU (:data:`GPU_PEAK_TFLOPS`), or None for CPUs and unknown GPUs."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peaks for fragment, peaks in GPU_PEAK_TFLOPS if fragment in name), None)
+
+
+def mode_precision(mode: str, device: torch.device) -> str:
+    """Which peak a mode's matmuls run at: bf16, tf32 (fp32 with TF32 allowed on CUDA) or fp32."""
+    if mode == "bf16":
+        return "bf16"
+    tf32 = device.type == "cuda" and bool(torch.backends.cuda.matmul.allow_tf32)
+    return "tf32" if tf32 else "fp32"
+
+
+def count_flops(call: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float | None:
+    """Floating-point operations of one ``call(x)`` (matmuls, convolutions, attention) by
+    :class:`torch.utils.flop_counter.FlopCounterMode`; None where it cannot count."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            call(x)
+        return float(counter.get_total_flops()) or None
+    except Exception:  # counting is a report extra: never fail a benchmark over it
+        return None
 
 
 def _sync(device: torch.device) -> None:
@@ -136,6 +193,10 @@ class Result:
     max_abs_diff: float | None = None
     runs: list[float] = field(default_factory=list)
     output_mb: float | None = None
+    #: achieved TFLOP/s (counted FLOPs of one run / seconds), when counted
+    tflops: float | None = None
+    #: that as a fraction of the device's peak for the mode's precision, when the peak is known
+    peak_fraction: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,7 +289,7 @@ def _memory_task(task: dict[str, Any]) -> float | None:
     if kind == "inference":
         model = build_preset(task["model"], device)
         run = _runners(task["model"], model, [task["mode"]], device, task["size"], reference_dir)[task["mode"]]
-        x = torch.rand(1, model.in_chans, task["size"], task["size"])
+        x = torch.rand(task.get("batch", 1), model.in_chans, task["size"], task["size"])
         call: Callable[[], Any] = lambda: run(x)  # noqa: E731
     elif kind == "train":
         call = _train_step(task["model"], task["mode"], batch=task["batch"], patch=task["patch"], device=device,
@@ -286,18 +347,24 @@ def bench_inference(
     rounds: int = 3,
     reference_dir: Path | None = None,
     memory: bool = True,
+    batch: int = 1,
+    flops: bool = False,
     log: Callable[[str], None] = lambda s: None,
 ) -> list[Result]:
-    """Time each mode on a ``size x size`` random input; rounds are interleaved across modes.
+    """Time each mode on a ``batch`` of ``size x size`` random inputs; rounds are interleaved across modes.
 
     Every mode runs once untimed first (compilation, caches) and its output is compared with
-    the fast eager path. ``memory`` adds the peak memory of one forward per mode.
+    the fast eager path. ``memory`` adds the peak memory of one forward per mode; ``flops``
+    counts the FLOPs of one eager forward and reports achieved TFLOP/s (and the fraction of the
+    GPU's peak for each mode's precision, see :data:`GPU_PEAK_TFLOPS`). Rows of ``batch > 1`` are
+    named ``"<model> b<batch>"``; seconds are per batch.
     """
     model = build_preset(name, device)
     runners = _runners(name, model, modes, device, size, reference_dir)
-    x = torch.rand(1, model.in_chans, size, size, device=device)
+    x = torch.rand(batch, model.in_chans, size, size, device=device)
     peaks: dict[str, float | None] = {}
     diffs: dict[str, float | None] = {}
+    counted = count_flops(model, x) if flops else None
     with torch.inference_mode():
         baseline = model(x).float()
         for mode, run in runners.items():  # warm-up (compilation, caches) + memory + accuracy
@@ -306,16 +373,23 @@ def bench_inference(
                 _sync(device)
             diffs[mode] = float((out.float() - baseline).abs().max())
             del out
-            task = dict(kind="inference", model=name, size=size, mode=mode,
+            task = dict(kind="inference", model=name, size=size, mode=mode, batch=batch,
                         reference_dir=str(reference_dir) if reference_dir else None)
             peaks[mode] = _measure_memory(device, task, mem, log) if memory else None
         times = _time_interleaved({m: functools.partial(run, x) for m, run in runners.items()}, rounds, device,
                                   lambda r, line: log(f"{name} {size}px round {r}/{rounds}: {line}"))
-    out_mpix = (size * model.upscale) ** 2 / 1e6
+    out_mpix = batch * (size * model.upscale) ** 2 / 1e6
+    label = name if batch == 1 else f"{name} b{batch}"
+    peak_table = gpu_peak_tflops(device)
     results = []
     for mode, ts in times.items():
         sec = statistics.median(ts)
-        results.append(Result(name, size, mode, str(device), sec, out_mpix / sec, peaks[mode], diffs[mode], ts))
+        row = Result(label, size, mode, str(device), sec, out_mpix / sec, peaks[mode], diffs[mode], ts)
+        if counted is not None:
+            row.tflops = counted / sec / 1e12
+            peak = (peak_table or {}).get(mode_precision(mode, device))
+            row.peak_fraction = row.tflops / peak if peak else None
+        results.append(row)
     return results
 
 

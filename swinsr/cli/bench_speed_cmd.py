@@ -22,16 +22,23 @@ def _rows(results: list) -> tuple[list[str], list[list[str]]]:
     """Table header and cells; "vs reference" is the reference's time over the row's time."""
     reference = {(r.model, r.size): r.seconds for r in results if r.mode == "reference"}
     header = ["model", "LR size", "mode", "s/image", "out MP/s", "peak MB", "max abs diff vs eager", "vs reference"]
+    flops = any(r.tflops is not None for r in results)
+    if flops:  # only when counted (--flops), so the default table keeps its columns
+        header[-1:-1] = ["TFLOP/s", "of peak"]
     rows = []
     for r in results:
         ref = reference.get((r.model, r.size))
         peak = "-" if r.peak_mb is None else f"{r.peak_mb:.0f}"
         if r.output_mb is not None and r.peak_mb is not None:
             peak += f" (output {r.output_mb:.0f})"
-        rows.append([
+        cells = [
             r.model, f"{r.size}x{r.size}", r.mode, f"{r.seconds:.3f}", f"{r.out_mpix_per_s:.3f}", peak,
             "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}", "-" if ref is None else f"{ref / r.seconds:.2f}x",
-        ])
+        ]
+        if flops:
+            cells[-1:-1] = ["-" if r.tflops is None else f"{r.tflops:.3g}",
+                            "-" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}%"]
+        rows.append(cells)
     return header, rows
 
 
@@ -49,8 +56,20 @@ def bench_speed_command(
     reference_dir: Optional[Path] = typer.Option(
         None, "--reference-dir", help="Folder with the reference network_swinir.py (and a timm stub) to time it too."
     ),
-    train: bool = typer.Option(False, "--train", help="Also time a training step (SwinIR-S x4, batch 16, 64x64 LR)."),
-    train_batch: int = typer.Option(16, "--train-batch", min=1, help="Batch size of the training-step timing."),
+    batches: str = typer.Option("1", "--batches", help="Comma-separated batch sizes of the inference rows, e.g. 1,8."),
+    train: bool = typer.Option(
+        False, "--train", help="Also time a training step (SwinIR-S x4, batch 8, 64x64 LR, L1 + Adam; "
+        "against the reference with --reference-dir)."
+    ),
+    train_batch: int = typer.Option(8, "--train-batch", min=1, help="Batch size of the training-step timing."),
+    train_model: str = typer.Option("swinir-s-x4", "--train-model", help="Preset of the training-step timing."),
+    flops: bool = typer.Option(
+        False, "--flops", help="Count FLOPs of one forward: achieved TFLOP/s and, on known GPUs, the fraction of peak."
+    ),
+    tf32: Optional[bool] = typer.Option(
+        None, "--tf32/--no-tf32", help="CUDA: allow TF32 for fp32 matmuls and convolutions (default: leave PyTorch's "
+        "setting); recorded in the machine line and JSON either way."
+    ),
     tiled: Optional[str] = typer.Option(
         None, "--tiled", help="Comma-separated output sides (e.g. 512,1024,2048,4096): peak memory of the tiled Upscaler."
     ),
@@ -73,10 +92,14 @@ def bench_speed_command(
 
     from ..checkpoint import _atomic_write
     from ..inference import resolve_device
-    from ..speed import bench_inference, bench_tiled_memory, bench_train_step, machine_description
+    from ..speed import bench_inference, bench_tiled_memory, bench_train_step, machine_description, precision_settings
     from ..speed import threads as thread_ctx
 
     dev = resolve_device(device)
+    if tf32 is not None:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    settings = precision_settings(dev)
     mode_list = _split(modes) if modes else (["eager", "compiled", "bf16"] if dev.type == "cuda" else ["eager", "plain"])
     if reference_dir is not None and "reference" not in mode_list:
         mode_list.append("reference")
@@ -85,19 +108,21 @@ def bench_speed_command(
     with thread_ctx(threads):
         n_threads = torch.get_num_threads()
         machine = machine_description(dev)
-        err_console.print(f"{machine}; {n_threads} threads, load average {os.getloadavg()}", highlight=False)
+        extra = f", TF32 {'on' if settings['cuda_matmul_tf32'] else 'off'}" if dev.type == "cuda" else ""
+        err_console.print(f"{machine}; {n_threads} threads{extra}, load average {os.getloadavg()}", highlight=False)
         for name in _split(models):
             for size in map(int, _split(sizes)):
-                results += bench_inference(name, size, mode_list, device=dev, rounds=rounds,
-                                           reference_dir=reference_dir, memory=memory, log=log)
+                for batch in map(int, _split(batches)):
+                    results += bench_inference(name, size, mode_list, device=dev, rounds=rounds, batch=batch,
+                                               reference_dir=reference_dir, memory=memory, flops=flops, log=log)
         if train:
             train_modes = ("eager", "plain", "reference") if reference_dir is not None else ("eager", "plain")
-            results += bench_train_step(batch=train_batch, device=dev, modes=train_modes, reference_dir=reference_dir,
-                                        memory=memory, log=log)
+            results += bench_train_step(train_model, batch=train_batch, device=dev, modes=train_modes,
+                                        reference_dir=reference_dir, memory=memory, log=log)
         if tiled:
             results += bench_tiled_memory("swinir-s-x4", [int(s) for s in _split(tiled)], tile=tile, device=dev,
                                           tile_batch=tile_batch, memory=memory, log=log)
-    title = f"swinsr speed on {machine} ({dev}, {n_threads} threads, load {os.getloadavg()[0]:.1f})"
+    title = f"swinsr speed on {machine} ({dev}, {n_threads} threads{extra}, load {os.getloadavg()[0]:.1f})"
     header, rows = _rows(results)
     if markdown:
         console.print(f"{title}\n", highlight=False, soft_wrap=True)
@@ -113,5 +138,5 @@ def bench_speed_command(
         (console if console.is_terminal else Console(width=160)).print(table)
     if json_out is not None:
         payload = json.dumps({"machine": machine, "threads": n_threads, "load_average": os.getloadavg(),
-                              "rows": [r.to_dict() for r in results]}, indent=2)
+                              **settings, "rows": [r.to_dict() for r in results]}, indent=2)
         _atomic_write(json_out, lambda tmp: Path(tmp).write_text(payload))
