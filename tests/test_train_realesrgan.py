@@ -83,6 +83,7 @@ def official(path: Path, data: dict, *, name: str, total_iter: int = 4, vgg: Pat
 
 
 def test_shipped_files_parse_without_warnings():
+    # (every shipped file, HAT's Real_HAT ones included, is also linted by test_train_options)
     for path in (ESRNET, ESRGAN):
         opt, warnings = parse_options(path, check_paths=False)
         assert warnings == [], warnings
@@ -125,6 +126,24 @@ def test_realesrgan_resumes_exactly(data, vgg, tmp_path):
     state = torch.load(exp_split / "training_states/6.state", weights_only=True)
     assert state["optimizer_names"] == ["g", "d"] and len(state["optimizers"]) == 2
     assert "weight_u" in "".join(state["net_d"]) and state["pool"]["ptr"] == 4
+
+
+HAT_MSE = REPO / "options/train/train_Real_HAT_SRx4_mse_model.yml"
+HAT_GAN = REPO / "options/train/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml"
+TINY_HAT_X4 = {
+    "type": "HAT", "upscale": 4, "in_chans": 3, "img_size": 8, "window_size": 4, "compress_ratio": 3,
+    "squeeze_factor": 6, "conv_scale": 0.01, "overlap_ratio": 0.5, "img_range": 1.0, "depths": [1],
+    "embed_dim": 12, "num_heads": [2], "mlp_ratio": 2, "upsampler": "pixelshuffle", "resi_connection": "1conv",
+}
+
+
+@pytest.mark.parametrize("path", [HAT_MSE, HAT_GAN], ids=lambda p: p.stem)
+def test_hat_real_files_train(data, vgg, tmp_path, path):
+    """HAT's Real_HAT option files (RealHATMSEModel / RealHATGANModel) with a tiny HAT."""
+    opt = official(path, data, name=path.stem, total_iter=2, vgg=vgg)
+    opt["network_g"] = dict(TINY_HAT_X4)
+    result = train_pipeline(opt, root=tmp_path)
+    assert result.iter == 2 and "psnr" in result.metrics["Set14_realx4"]
 
 
 def test_paired_data_without_high_order_degradation(data, vgg, tmp_path):

@@ -132,6 +132,8 @@ class RealESRNetModel(SRModel):
     """
 
     TOP_FIELDS = {**REAL_FIELDS, "gt_usm": Field((bool,), True, help="USM-sharpen the GT first")}
+    # HAT's Real_HAT MSE file carries a discriminator optimizer that its L1 stage never uses
+    TRAIN_FIELDS = {**SRModel.TRAIN_FIELDS, "optim_d": Field((dict,), None, nullable=True, help="ignored by the L1 stage")}
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], warn: Callable[[str], None]) -> None:
