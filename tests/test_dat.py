@@ -298,3 +298,20 @@ def test_trains_and_resumes_from_official_option_file(tmp_path):
     # BatchNorm statistics were updated by training and travel with the weights
     bn = model.layers[0].blocks[0].attn.dwconv[1]
     assert int(bn.num_batches_tracked) == 4 and not torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+
+
+def test_onnx_export_keeps_dynamic_height_and_width(tmp_path):
+    """Internal padding, rolls and the four mask groups all follow the input size in the exported graph."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test extra: pip install onnxruntime")
+    from swinsr.export import export_onnx
+
+    torch.manual_seed(0)
+    model = DAT(**dict(TINY, depth=[3], num_heads=[2])).eval()  # block 2 is shifted
+    _randomise_batchnorm(model)
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "dat.onnx")))
+    for h, w in ((8, 12), (16, 8), (12, 20)):
+        x = torch.rand(1, 3, h, w)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = session.run(None, {"input": x.numpy()})[0]
+        assert got.shape == want.shape and abs(got - want).max() < 1e-4

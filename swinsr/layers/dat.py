@@ -120,16 +120,6 @@ def rect_relative_position_index(h_sp: int, w_sp: int) -> torch.Tensor:
     return (rel[:, :, 0] + h_sp - 1) * (2 * w_sp - 1) + (rel[:, :, 1] + w_sp - 1)
 
 
-def roll_into(out: torch.Tensor, src: torch.Tensor, shift_h: int, shift_w: int) -> None:
-    """``out[:] = torch.roll(src, (shift_h, shift_w), dims=(1, 2))`` in one pass (four quadrant copies, no temporary)."""
-    h, w = src.shape[1:3]
-    sh, sw = shift_h % h, shift_w % w
-    out[:, sh:, sw:] = src[:, : h - sh, : w - sw]
-    out[:, sh:, :sw] = src[:, : h - sh, w - sw :]
-    out[:, :sh, sw:] = src[:, h - sh :, : w - sw]
-    out[:, :sh, :sw] = src[:, h - sh :, w - sw :]
-
-
 def _weights_key(module: nn.Module, sources: Sequence[torch.Tensor], *extra: object) -> tuple | None:
     """Cache identity of values computed from ``sources`` (same rule as the window attention cache).
 
@@ -254,34 +244,30 @@ class RectWindowAttention(nn.Module):
         # the hook WindowAttentionBase._attend calls: plain scaled dot product
         return q, k, self.scale
 
-    def _attend_region(self, region: torch.Tensor, mask: torch.Tensor, out: torch.Tensor) -> None:
-        """Fused attention over the windows of ``region`` ``(B, gh*h_sp, gw*w_sp, 3, heads, d)``,
-        written into ``out`` ``(B, gh*h_sp, gw*w_sp, C)`` (a view: the window reverse is that one copy)."""
+    def _attend_region(self, region: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fused attention over the windows of ``region`` ``(B, gh*h_sp, gw*w_sp, 3, heads, d)`` -> ``(B, .., .., C)``."""
         b, hh, ww, _, heads, d = region.shape
         gh, gw = hh // self.h_sp, ww // self.w_sp
         win = region.reshape(b, gh, self.h_sp, gw, self.w_sp, 3, heads, d).permute(0, 1, 3, 2, 4, 5, 6, 7)
         win = win.reshape(b * gh * gw, self.tokens, 3, heads, d)
         # the library's one attention kernel call (SDPA on 4-D inputs, CPU-training fallback)
-        res = WindowAttentionBase._attend(self, win, mask)  # type: ignore[arg-type]
-        c = heads * d
-        out.view(b, gh, self.h_sp, gw, self.w_sp, c).permute(0, 1, 3, 2, 4, 5).copy_(res.view(b, gh, gw, self.h_sp, self.w_sp, c))
+        out = WindowAttentionBase._attend(self, win, mask)  # type: ignore[arg-type]
+        out = out.view(b, gh, gw, self.h_sp, self.w_sp, heads * d).permute(0, 1, 3, 2, 4, 5)
+        return out.reshape(b, hh, ww, heads * d)
 
-    def forward_fast(self, qkv: torch.Tensor, shifted: bool, out: torch.Tensor) -> None:
-        """Attend on a padded map ``(B, Hp, Wp, 3, heads, d)`` (this half's q/k/v) into ``out`` ``(B, Hp, Wp, C)``.
+    def forward_fast(self, qkv: torch.Tensor, shifted: bool) -> torch.Tensor:
+        """Attend on a padded map ``(B, Hp, Wp, 3, heads, d)`` (this half's q/k/v) -> ``(B, Hp, Wp, C)``.
 
-        ``out`` may be a channel slice of a wider map (the two halves write side by side, so no
-        concatenation copy). With ``shifted`` the map is rolled by half a window first and rolled
-        back while writing ``out``; the windows are processed in four groups, one mask each,
-        instead of one mask per window.
+        With ``shifted`` the map is rolled by half a window first and rolled back after; the
+        windows are processed in four groups, one mask each, instead of one mask per window.
         """
         b, hp, wp = qkv.shape[:3]
         masks = self.group_masks(shifted, qkv.device, qkv.dtype)
         if not shifted:
-            self._attend_region(qkv, masks[0], out)
-            return
+            return self._attend_region(qkv, masks[0])
         sh, sw = self.h_sp // 2, self.w_sp // 2
         rolled = torch.roll(qkv, shifts=(-sh, -sw), dims=(1, 2))
-        tmp = rolled.new_empty(out.shape)
+        out = rolled.new_empty(b, hp, wp, qkv.shape[-2] * qkv.shape[-1])
         top, left = hp - self.h_sp, wp - self.w_sp
         regions = (
             (slice(0, top), slice(0, left)),  # interior: bias only
@@ -291,8 +277,8 @@ class RectWindowAttention(nn.Module):
         )
         for mask, (rows, cols) in zip(masks, regions):
             if rows.stop > rows.start and cols.stop > cols.start:  # a one-window-high map has no interior
-                self._attend_region(rolled[:, rows, cols], mask, tmp[:, rows, cols])
-        roll_into(out, tmp, sh, sw)
+                out[:, rows, cols] = self._attend_region(rolled[:, rows, cols], mask)
+        return torch.roll(out, shifts=(sh, sw), dims=(1, 2))
 
     def forward_plain(self, qkv: torch.Tensor, height: int, width: int, mask: torch.Tensor | None) -> torch.Tensor:
         """Reference-style: ``qkv`` ``(3, B, Hp*Wp, C)`` (already shifted), explicit softmax -> ``(B, Hp, Wp, C)``."""
@@ -447,12 +433,10 @@ class AdaptiveSpatialAttention(_AdaptiveInteraction):
         if fast_path_enabled():
             heads = self.num_heads // 2
             halves = qkv.view(b, hp, wp, 3, 2, heads, c // 2 // heads)
-            padded = qkv.new_empty(b, hp, wp, c)
-            for i, attn in enumerate(self.attns):
-                attn.forward_fast(halves[:, :, :, :, i], self.shifted, padded[..., i * c // 2 : (i + 1) * c // 2])
-            attended = padded[:, :height, :width].reshape(b, n, c)
+            parts = [attn.forward_fast(halves[:, :, :, :, i], self.shifted)[:, :height, :width] for i, attn in enumerate(self.attns)]
         else:
-            attended = torch.cat(self._attend_plain(qkv, hp, wp, height, width), dim=-1).reshape(b, n, c)
+            parts = self._attend_plain(qkv, hp, wp, height, width)
+        attended = torch.cat(parts, dim=-1).reshape(b, n, c)
         return self.proj_drop(self.proj(self._mix(attended, conv, height, width, spatial_block=True)))
 
     def _attend_plain(self, qkv: torch.Tensor, hp: int, wp: int, height: int, width: int) -> list[torch.Tensor]:
