@@ -203,6 +203,16 @@ def test_shift_schedule_and_grouped_masks():
 # ----------------------------------------------------------------------------- contract, checkpoints
 
 
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="multiple of both split_size sides"):
+        DAT(**dict(TINY, img_size=18))  # shifted blocks: the stored masks need whole windows
+    DAT(**dict(TINY, img_size=18, depth=[2], num_heads=[2]))  # no shifted block: any img_size
+    with pytest.raises(ValueError, match="larger side must be a multiple"):
+        DAT(**dict(TINY, split_size=[3, 4]))
+    with pytest.raises(ValueError, match="upsampler must be one of"):
+        DAT(**dict(TINY, upsampler="nearest+conv"))
+
+
 def test_contract_and_presets():
     model = DAT(**TINY)
     assert (model.scale, model.in_chans, model.out_chans, model.size_multiple) == (2, 3, 3, 4)

@@ -164,6 +164,10 @@ class DAT(SRModel):
             )
             for i in range(len(depth))
         )
+        shifted = any(getattr(blk.attn, "shifted", False) for layer in self.layers for blk in layer.blocks)
+        if shifted and (self.img_size % self.split_size[0] or self.img_size % self.split_size[1]):
+            # the reference builds its stored shift masks at img_size x img_size and fails the same way
+            raise ValueError(f"DAT: img_size {self.img_size} must be a multiple of both split_size sides {list(self.split_size)}")
         self.norm = norm_layer(embed_dim)
         self.conv_after_body = residual_conv(embed_dim, resi_connection)
         # 3. reconstruction
