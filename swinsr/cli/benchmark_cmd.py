@@ -21,7 +21,8 @@ def benchmark_command(
     model: Optional[str] = typer.Option(
         None, "--model", "-m",
         help="'bicubic' (SR) or 'identity' (denoise/jpeg: the degraded input), a checkpoint path, or a registered "
-        "model name (default: the embedded default for --scale, or for --task denoise/jpeg).",
+        "model name (default: the embedded classical default for --scale, e.g. swinsr-light-x4, or the default of "
+        "--task denoise/jpeg; real-world models such as swinsr-real-x4 by name).",
     ),
     model_arg: Optional[List[str]] = MODEL_ARG_OPTION,
     dataset: List[Path] = typer.Option(
