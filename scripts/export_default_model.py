@@ -4,7 +4,8 @@
 Steps, all reproducible from the training output:
 
 1. read ``experiments/<run>/models/net_g_latest.pth`` (or ``--checkpoint``) and keep its EMA
-   weights (``params_ema``, as BasicSR evaluates) with the configuration stored beside them;
+   weights (``params_ema``, as BasicSR evaluates) with the configuration stored beside them, or
+   detected from the shapes (each assumed value is printed; ``--model-arg`` corrects one);
 2. write them as ``swinsr/weights/<name>.safetensors`` with the architecture in the metadata;
 3. benchmark the written file for its ``--task`` (every figure measured here, none copied):
 
@@ -189,8 +190,11 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     ckpt = args.checkpoint or args.run / "models" / "net_g_latest.pth"
     raw, _ = read_checkpoint(ckpt)
     key = "params_ema" if isinstance(raw, dict) and "params_ema" in raw else "params"
-    # from the file, so the configuration saved with the weights (``swinsr_spec``) is used, not re-detected
+    # from the file, so a configuration saved with the weights (``swinsr_spec``) is used, not re-detected
     model = swinsr.load_model(ckpt, **overrides)
+    spec = getattr(model, "swinsr_spec", None)
+    for note in spec.notes if spec is not None else []:
+        _log(f"{ckpt.name}: {note} (correct it with --model-arg KEY=VALUE if the training used another value)")
     if not hasattr(model, "upscale"):
         parser.error(f"{ckpt} is not a super-resolution / restoration model")
     scale = int(model.upscale)
