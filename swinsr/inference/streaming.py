@@ -1,10 +1,11 @@
-"""Streamed output: model output bands written straight into the final uint8/uint16 image.
+"""Streamed output: finished blocks of model output written straight into the final uint8/uint16 image.
 
-:func:`swinsr.inference.tiling.tiled_bands` hands over finished output rows top to bottom. The
-sinks here turn those float bands into the final image without ever holding a full float32
-copy of it: :class:`ArrayWriter` quantises a band into a preallocated array (the same clamp /
-scale / round as :func:`swinsr.inference.arrays.tensor_to_array`), :class:`BandResizer` applies
-``--outscale`` (antialiased bicubic, as :func:`~swinsr.inference.arrays.resize_antialiased`)
+:func:`swinsr.inference.tiling.tiled_bands` hands over finished output blocks (tile rows top to
+bottom, left to right within one). The sinks here turn those float blocks into the final image
+without ever holding a full float32 copy of it: :class:`ArrayWriter` quantises a block into a
+preallocated array (the same clamp / scale / round as
+:func:`swinsr.inference.arrays.tensor_to_array`), :class:`RowAssembler` + :class:`BandResizer`
+apply ``--outscale`` (antialiased bicubic, as :func:`~swinsr.inference.arrays.resize_antialiased`)
 with a rolling window of rows, and :func:`bicubic_bands` upscales an alpha channel in bands.
 :func:`available_memory` and :func:`check_memory` refuse, before any work, an image whose
 output and working memory cannot fit.
@@ -12,6 +13,8 @@ output and working memory cannot fit.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 from pathlib import Path
 from typing import Callable
@@ -22,15 +25,17 @@ import torch.nn.functional as F
 
 from ..errors import ImageError
 
-#: ``sink(row0, band)``: rows ``[row0, row0 + band.shape[1])`` of one image, ``(C, rows, W)`` float32.
-Sink = Callable[[int, torch.Tensor], None]
+#: ``sink(row0, col0, block)``: a ``(C, rows, cols)`` float32 block of one image at ``(row0, col0)``.
+Sink = Callable[[int, int, torch.Tensor], None]
+#: ``row_sink(row0, band)``: whole rows ``[row0, row0 + band.shape[1])``, ``(C, rows, W)`` float32.
+RowSink = Callable[[int, torch.Tensor], None]
 
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 MB = 2**20
 
 
 class ArrayWriter:
-    """Writes float bands in [0, 1] into channels ``[c0, c0 + C)`` of an ``(H, W, C_total)`` array.
+    """Writes float blocks in [0, 1] into channels ``[c0, c0 + C)`` of an ``(H, W, C_total)`` array.
 
     Integer arrays get exactly :func:`~swinsr.inference.arrays.tensor_to_array`'s rounding
     (clamp, scale, round half to even), floats the clamped values, so a streamed image equals
@@ -40,16 +45,46 @@ class ArrayWriter:
     def __init__(self, out: np.ndarray, c0: int = 0) -> None:
         self.out = out
         self.c0 = c0
-        self.rows_written = 0
+        self.pixels_written = 0
 
-    def __call__(self, row0: int, band: torch.Tensor) -> None:
+    def __call__(self, row0: int, col0: int, block: torch.Tensor) -> None:
         dtype = self.out.dtype
-        img = band.clamp(0, 1)
+        img = block.clamp(0, 1)
         if dtype in _INT_MAX:
             img = img.mul_(_INT_MAX[dtype]).round_().to(torch.uint8 if dtype == np.uint8 else torch.int32)
-        rows = img.shape[1]
-        self.out[row0 : row0 + rows, :, self.c0 : self.c0 + img.shape[0]] = img.permute(1, 2, 0).numpy()
-        self.rows_written += rows
+        _, rows, cols = img.shape
+        self.out[row0 : row0 + rows, col0 : col0 + cols, self.c0 : self.c0 + img.shape[0]] = img.permute(1, 2, 0).numpy()
+        self.pixels_written += rows * cols
+
+    def rows(self, row0: int, band: torch.Tensor) -> None:
+        """Whole rows (a :data:`RowSink`)."""
+        self(row0, 0, band)
+
+
+class RowAssembler:
+    """Collects the blocks of a row band (same rows, left to right) into whole rows for a :data:`RowSink`.
+
+    Used in front of :class:`BandResizer` (``--outscale``), which needs whole rows; it holds one
+    band of rows, so the streamed output with ``--outscale`` keeps a full-width float band.
+    """
+
+    def __init__(self, width: int, sink: RowSink) -> None:
+        self.width = width
+        self.sink = sink
+        self.band: torch.Tensor | None = None
+        self.row0 = -1
+
+    def __call__(self, row0: int, col0: int, block: torch.Tensor) -> None:
+        if col0 == 0 and block.shape[-1] == self.width:  # already whole rows
+            self.sink(row0, block)
+            return
+        if self.band is None or row0 != self.row0:
+            self.band = torch.empty(block.shape[0], block.shape[1], self.width)
+            self.row0 = row0
+        self.band[:, :, col0 : col0 + block.shape[-1]] = block
+        if col0 + block.shape[-1] == self.width:
+            band, self.band = self.band, None
+            self.sink(row0, band)
 
 
 def _axis_weights(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,7 +121,7 @@ class BandResizer:
     results after, as the whole-image :func:`~swinsr.inference.arrays.resize_antialiased`.
     """
 
-    def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int], sink: Sink) -> None:
+    def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int], sink: RowSink) -> None:
         self.in_h, self.in_w = in_size
         self.out_h, self.out_w = out_size
         self.sink = sink
@@ -131,7 +166,7 @@ class BandResizer:
         self.next_out = o1
 
 
-def bicubic_bands(x: torch.Tensor, scale: int, sink: Sink, rows: int = 64) -> None:
+def bicubic_bands(x: torch.Tensor, scale: int, sink: RowSink, rows: int = 64) -> None:
     """``F.interpolate(x, scale_factor=scale, mode="bicubic")`` of a ``(C, H, W)`` image, in bands.
 
     Each band of ``rows`` input rows is interpolated with 4 rows of context on both sides
@@ -188,3 +223,28 @@ def check_memory(needed: float, output: float, describe: str) -> None:
         f"{(needed - output) / MB:,.0f} MB working memory) but only {avail / MB:,.0f} MB is available; "
         "use --outscale for a smaller output or a smaller --tile"
     )
+
+
+#: glibc ``mallopt`` parameter number of ``M_MMAP_THRESHOLD``.
+_M_MMAP_THRESHOLD = -3
+
+
+def return_freed_memory(threshold: int = 4 * MB) -> bool:
+    """Make freed large buffers go back to the OS at once (glibc only; True when applied).
+
+    glibc serves big allocations with ``mmap`` (returned to the OS on free) only above a
+    threshold that it raises itself, up to 32 MB, after the first such free; from then on a
+    tile's activations (about 20 MB each for a 328x328 tile) come from the heap, which
+    fragments as tiles of different shapes come and go. Fixing the threshold stops that:
+    upscaling a 2048x384 strip x4 with the default model and 256-pixel tiles peaked 780 MB above
+    the start with glibc's default and 346 MB with a fixed threshold. Called once by the
+    ``upscale``/``restore`` commands (the process's own setting, like ``MALLOC_MMAP_THRESHOLD_``).
+    """
+    name = ctypes.util.find_library("c")
+    if os.name != "posix" or name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False

@@ -109,9 +109,10 @@ def count_tiles(height: int, width: int, tile: int) -> int:
     return -(-height // tile) * -(-width // tile)
 
 
-#: ``emit(image, row0, band)`` receives finished output rows ``[row0, row0 + band.shape[-2])`` of
-#: batch image ``image``: ``(C_out, rows, W*scale)`` float32 on the CPU, normalised by the blend weights.
-Emit = Callable[[int, int, torch.Tensor], None]
+#: ``emit(image, row0, col0, block)`` receives a finished block of output pixels of batch image
+#: ``image``: rows ``[row0, row0 + block.shape[-2])``, columns ``[col0, col0 + block.shape[-1])``,
+#: ``(C_out, rows, cols)`` float32 on the CPU, normalised by the blend weights.
+Emit = Callable[[int, int, int, torch.Tensor], None]
 
 
 def tiled_forward(
@@ -142,10 +143,10 @@ def tiled_forward(
     b, _, h, w = x.shape
     out: list[torch.Tensor] = []  # one allocation once the channel count is known
 
-    def collect(image: int, row0: int, band: torch.Tensor) -> None:
+    def collect(image: int, row0: int, col0: int, block: torch.Tensor) -> None:
         if not out:
-            out.append(torch.empty(b, band.shape[0], h * scale, w * scale, dtype=torch.float32))
-        out[0][image, :, row0 : row0 + band.shape[-2]] = band
+            out.append(torch.empty(b, block.shape[0], h * scale, w * scale, dtype=torch.float32))
+        out[0][image, :, row0 : row0 + block.shape[-2], col0 : col0 + block.shape[-1]] = block
 
     tiled_bands(forward, x, collect, scale=scale, tile=tile, overlap=overlap, align=align, pad=pad,
                 batch_size=batch_size, device=device, progress=progress, uniform=uniform)
@@ -167,14 +168,17 @@ def tiled_bands(
     progress: Progress | None = None,
     uniform: int | None = None,
 ) -> None:
-    """:func:`tiled_forward` that hands the output over band by band instead of returning it.
+    """:func:`tiled_forward` that hands the output over block by block instead of returning it.
 
-    Tiles are run one row of tiles at a time; as soon as no later tile row reaches an output
-    row, that row is normalised and passed to ``emit`` (top to bottom, each row exactly once,
-    cropped to ``H*scale`` x ``W*scale``). Only the current tile row's float accumulator
-    (about ``(tile + 2*overlap) * scale`` output rows of the full width) is kept, so memory does
-    not grow with the image height: the caller can write rows straight into a uint8 image.
-    Tiles of equal shape within a tile row share a device batch of up to ``batch_size``.
+    Tiles run one tile row at a time, left to right. Output rows that no later tile row reaches
+    are final once the row is done, and within them the columns left of the next tile's start
+    are final after each tile: those blocks are normalised and passed to ``emit`` at once
+    (each output pixel exactly once, cropped to ``H*scale`` x ``W*scale``; the blocks of one
+    tile row share their rows and arrive left to right, tile rows top to bottom). Held in
+    float: one tile's column window of the current tile row, and the full-width rows shared
+    with the next tile row (about ``(2*overlap + align) * scale`` rows). Memory therefore does
+    not grow with the image: the caller writes blocks straight into a uint8 image.
+    Consecutive tiles of equal shape in a tile row share a device batch of up to ``batch_size``.
     """
     check_tile_args(tile, overlap)
     device = device or x.device
@@ -190,54 +194,71 @@ def tiled_bands(
     # weight map is the outer product of two 1-D sums: no output-sized weight image is needed.
     row_total = _summed_weights(rows, row_w, hp * scale, scale)
     col_total = _summed_weights(cols, col_w, wp * scale, scale)
-    out_h, out_w = h * scale, w * scale
+    out_h, out_w, width = h * scale, w * scale, wp * scale
     total = b * len(rows) * len(cols)
     step = max(1, batch_size)
+    # runs of consecutive equal-width tiles, cut into device batches
+    chunks: list[list[int]] = []
+    for j, c in enumerate(cols):
+        if chunks and len(chunks[-1]) < step and cols[chunks[-1][0]].stop - cols[chunks[-1][0]].start == c.stop - c.start:
+            chunks[-1].append(j)
+        else:
+            chunks.append([j])
     done = 0
     for bi in range(b):
-        acc: torch.Tensor | None = None  # output rows [acc0, acc0 + acc rows) of the current band
-        acc0 = 0
+        carry: torch.Tensor | None = None  # full-width rows [r0 of this tile row, ...) from earlier tile rows
         for i, r in enumerate(rows):
             r0, r1 = r.start * scale, r.stop * scale
-            groups: dict[int, list[int]] = {}  # equal tile shapes share a batch
-            for j, c in enumerate(cols):
-                groups.setdefault(c.stop - c.start, []).append(j)
-            for members in groups.values():
-                for k in range(0, len(members), step):
-                    chunk = members[k : k + step]
-                    crops = torch.stack([xp[bi, :, r.start : r.stop, cols[j].start : cols[j].stop] for j in chunk])
-                    with torch.no_grad():
-                        y = forward(crops.to(device)).float().cpu()
-                    if acc is None or acc0 + acc.shape[1] < r1:
-                        acc = _grow_band(acc, acc0, r1, y.shape[1], wp * scale)
-                    for j, t in zip(chunk, y):
-                        c = cols[j]
-                        # weighted in place (y is this call's own output): no tile-sized temporaries
-                        acc[:, r0 - acc0 : r1 - acc0, c.start * scale : c.stop * scale] += (
-                            t.mul_(row_w[i][:, None]).mul_(col_w[j])
-                        )
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, total)
-            assert acc is not None
-            # rows above the next tile row's start receive nothing more: normalise and hand over
-            final = rows[i + 1].start * scale if i + 1 < len(rows) else acc0 + acc.shape[1]
-            if final > acc0:
-                stop = min(final, out_h)
-                if stop > acc0:
-                    band = acc[:, : stop - acc0, :out_w]
-                    band = band / row_total[acc0:stop, None] / col_total[:out_w]
-                    emit(bi, acc0, band)
-                # keep only the rows still open (a copy, so the finished rows' memory is freed)
-                acc = acc[:, final - acc0 :].clone() if final - acc0 < acc.shape[1] else None
-                acc0 = final
+            fin = rows[i + 1].start * scale if i + 1 < len(rows) else r1  # rows < fin are final after this row
+            bottom: torch.Tensor | None = None  # rows [fin, r1), full width: carried to the next tile row
+            win: torch.Tensor | None = None  # rows [r0, fin), columns [win0, win0 + win width)
+            win0 = 0
+            for chunk in chunks:
+                crops = torch.stack([xp[bi, :, r.start : r.stop, cols[j].start : cols[j].stop] for j in chunk])
+                with torch.no_grad():
+                    y = forward(crops.to(device)).float().cpu()
+                if bottom is None:
+                    bottom = torch.zeros(y.shape[1], r1 - fin, width)
+                    if carry is not None and carry.shape[1] > fin - r0:
+                        bottom[:, : carry.shape[1] - (fin - r0)] += carry[:, fin - r0 :]
+                for j, t in zip(chunk, y):
+                    c0, c1 = cols[j].start * scale, cols[j].stop * scale
+                    # weighted in place (y is this call's own output): no tile-sized temporaries
+                    t.mul_(row_w[i][:, None]).mul_(col_w[j])
+                    win = _extend_window(win, win0, c1, t.shape[0], fin - r0, carry)
+                    win[:, :, c0 - win0 : c1 - win0] += t[:, : fin - r0]
+                    bottom[:, :, c0:c1] += t[:, fin - r0 :]
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+                # columns left of the next tile's start receive nothing more in rows [r0, fin)
+                last = chunk[-1]
+                final_c = cols[last + 1].start * scale if last + 1 < len(cols) else width
+                if final_c > win0 and win is not None:
+                    rows_out, cols_out = min(fin, out_h) - r0, min(final_c, out_w) - win0
+                    if rows_out > 0 and cols_out > 0:
+                        block = win[:, :rows_out, :cols_out] / row_total[r0 : r0 + rows_out, None]
+                        emit(bi, r0, win0, block.div_(col_total[win0 : win0 + cols_out]))
+                    win = win[:, :, final_c - win0 :].clone()  # a copy: the emitted columns are freed
+                    win0 = final_c
+            carry = bottom
 
 
-def _grow_band(acc: torch.Tensor | None, acc0: int, stop: int, channels: int, width: int) -> torch.Tensor:
-    """The accumulator extended (zero-filled) to cover output rows ``[acc0, stop)``."""
-    grown = torch.zeros(channels, stop - acc0, width, dtype=torch.float32)
-    if acc is not None:
-        grown[:, : acc.shape[1]] = acc
+def _extend_window(
+    win: torch.Tensor | None, win0: int, stop: int, channels: int, height: int, carry: torch.Tensor | None
+) -> torch.Tensor:
+    """The column window grown to end at output column ``stop``; new columns start from ``carry``
+    (the contributions of earlier tile rows to these rows), zero below it."""
+    have = 0 if win is None else win.shape[2]
+    if win0 + have >= stop:
+        assert win is not None
+        return win
+    grown = torch.zeros(channels, height, stop - win0)
+    if win is not None:
+        grown[:, :, :have] = win
+    if carry is not None:
+        k = min(height, carry.shape[1])
+        grown[:, :k, have:] += carry[:, :k, win0 + have : stop]
     return grown
 
 

@@ -15,7 +15,7 @@ from ..errors import OptionError
 from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
 from .ensemble import self_ensemble
 from .precision import autocast, resolve_device, resolve_precision
-from .streaming import ArrayWriter, BandResizer, Sink, bicubic_bands, check_memory
+from .streaming import ArrayWriter, BandResizer, RowAssembler, Sink, bicubic_bands, check_memory
 from .tiling import (
     CPU_TILE_BUDGET_BYTES,
     CUDA_FREE_FRACTION,
@@ -244,7 +244,7 @@ class Upscaler:
                         return y
                     emit = sink()
                     for i in range(y.shape[0]):
-                        emit(i, 0, y[i])
+                        emit(i, 0, 0, y[i])
                     return None
                 pad = getattr(self.model, "pad_to_window", None)
                 uniform = uniform_tile_side(tile, self.tile_overlap, self.window_size) if self.compile else None
@@ -332,9 +332,9 @@ class Upscaler:
         def sink_for(c0: int) -> Callable[[], Emit]:
             def make() -> Emit:
                 writer: Sink = ArrayWriter(out, c0)
-                if final != model_size:
-                    writer = BandResizer(model_size, final, writer)
-                return lambda image, row0, band: writer(row0, band)
+                if final != model_size:  # --outscale: resize whole rows on the way
+                    writer = RowAssembler(model_size[1], BandResizer(model_size, final, ArrayWriter(out, c0).rows))
+                return lambda image, row0, col0, block: writer(row0, col0, block)
             return make
 
         color_channels = channels - 1 if channels in (2, 4) else channels
@@ -343,7 +343,7 @@ class Upscaler:
             alpha = x[:, -1:]
             if self.alpha == "bicubic":
                 emit = sink_for(channels - 1)()
-                bicubic_bands(alpha[0], self.scale, lambda row0, band: emit(0, row0, band))
+                bicubic_bands(alpha[0], self.scale, lambda row0, band: emit(0, row0, 0, band))
             else:
                 self._process(alpha, None, sink=sink_for(channels - 1))
         return out[:, :, 0] if arr.ndim == 2 else out
@@ -362,10 +362,15 @@ class Upscaler:
             working = 2 * float_in + 2 * model_out + resized
             model_pixels = h * w
         else:
-            # one tile row's float accumulator (+ its carried overlap and normalised copy)
+            # float: one tile's column window (+ the tile output and a normalised block) and the
+            # full-width rows shared with the next tile row (old and new); --outscale adds a row band
             side = tile + 2 * self.tile_overlap + 2 * self.window_size
             wp = -(-w // self.window_size) * self.window_size
-            working = 2 * float_in + 3 * channels * 4.0 * side * self.scale * wp * self.scale
+            shared_rows = (2 * self.tile_overlap + 2 * self.window_size) * self.scale
+            working = 2 * float_in + 3 * channels * 4.0 * (side * self.scale) ** 2
+            working += 2 * channels * 4.0 * shared_rows * wp * self.scale
+            if final != model_size:
+                working += 2 * channels * 4.0 * side * self.scale * wp * self.scale
             model_pixels = side * side * self._pick_batch(tile)
         if self.device.type == "cpu":  # on a GPU the activations live in device memory
             working += self._bytes_per_px() * model_pixels
