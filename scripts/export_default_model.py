@@ -128,6 +128,30 @@ def measure_restoration(
     return metrics
 
 
+def model_card_markdown(task: str, name: str, metrics: dict[str, dict[str, Any]]) -> str:
+    """A README table of the measured figures: the model next to its baselines, one column per set/level."""
+    if task in ("sr", "real"):
+        sets = list(metrics)
+        rows = [("bicubic", "bicubic_")]
+        classical = {e.get("classical") for e in metrics.values()} - {None}
+        rows += [(str(c), "classical_") for c in classical]
+        rows.append((f"**{name}**", ""))
+        lines = ["| PSNR-Y / SSIM-Y | " + " | ".join(sets) + " |", "|---" * (len(sets) + 1) + "|"]
+        nan = float("nan")
+        for label, prefix in rows:
+            cells = [f"{metrics[d].get(prefix + 'psnr_y', nan):.3f} / {metrics[d].get(prefix + 'ssim_y', nan):.4f}" for d in sets]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+    keys = ("psnr", "ssim", "psnrb") if task == "jpeg" else ("psnr", "ssim")
+    cols = [(d, lv) for d, e in metrics.items() for lv, v in e.items() if isinstance(v, dict)]
+    lines = [f"| RGB {' / '.join(k.upper().replace('PSNRB', 'PSNR-B') for k in keys)} | "
+             + " | ".join(f"{d} {lv}" for d, lv in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for label, prefix in (("input (identity)", "identity_"), (f"**{name}**", "")):
+        cells = [" / ".join(f"{metrics[d][lv][prefix + k]:.{4 if k == 'ssim' else 2}f}" for k in keys) for d, lv in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def update_registry(registry: dict[str, Any], name: str, entry: dict[str, Any], *, make_default: bool) -> dict[str, Any]:
     """``registry`` with ``entry`` under ``name``; ``make_default`` un-defaults only the same (task, scale)."""
     if make_default:
@@ -242,6 +266,7 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     text = json.dumps(registry, indent=2) + "\n"
     _atomic_write(registry_file, lambda tmp: Path(tmp).write_text(text))
     print(json.dumps({args.name: registry[args.name]}, indent=2))
+    print("\nmodel card (markdown):\n" + model_card_markdown(args.task, args.name, metrics))
     return 0
 
 
