@@ -73,6 +73,10 @@ VAL_FIELDS = {
     "suffix": Field((str,), None),
 }
 
+# memory knob of the DAT validation loop (chopped forward): swinsr validates whole images (the
+# networks pad themselves) and `swinsr upscale --tile` is the tiled path, so these are accepted quietly
+VAL_IGNORED = ("use_chop",)
+
 METRIC_FIELDS = {
     "type": Field((str,)),
     "crop_border": Field((int,), 0),
@@ -253,7 +257,7 @@ def parse_options(
         val_fields = dict(VAL_FIELDS)
         if not is_train or not any(k != "train" for k in datasets):
             val_fields["val_freq"] = Field((int,), None, nullable=True)
-        opt["val"] = check_section(opt["val"], val_fields, "val", warn=warn)
+        opt["val"] = check_section(opt["val"], val_fields, "val", warn=warn, extra_ok=VAL_IGNORED)
         check_metrics(opt["val"], model_cls.METRICS, warn)
     model_cls.check_options(opt, warn)
 

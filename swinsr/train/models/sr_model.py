@@ -55,11 +55,12 @@ class SRModel(BaseModel):
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], warn: Callable[[str], None]) -> None:
-        from ...archs import ARCH_REGISTRY
         from ...archs.contract import SRModel as ImageModel
+        from .base import build_network
 
-        # the network's own contract says what it does (building one is cheap next to training)
-        net = ARCH_REGISTRY.build_from_options(opt["network_g"], "network_g")
+        # the network's own contract says what it does (building one is cheap next to training);
+        # unknown network_g keys were already warned about and are ignored, as the references do
+        net = build_network(opt["network_g"])
         if not isinstance(net, ImageModel):
             raise OptionError(f"network_g.type: {opt['network_g']['type']} is not an image-to-image model; use ClassificationModel")
         if net.scale != opt["scale"]:
