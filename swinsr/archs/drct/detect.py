@@ -21,6 +21,7 @@ import torch
 from ...errors import CheckpointError
 from ...layers.drct import DENSE_BLOCKS, dense_block_heads
 from ..detect_utils import count_indices, has_prefix, pixelshuffle_scale, shape, tidy, window_from_block
+from ..spec import ModelSpec
 
 
 def is_drct_layout(sd: Mapping[str, Any]) -> bool:
@@ -28,10 +29,8 @@ def is_drct_layout(sd: Mapping[str, Any]) -> bool:
     return has_prefix(sd, "layers.0.swin1.") and has_prefix(sd, "layers.0.adjust1.")
 
 
-def detect_drct(sd: Mapping[str, torch.Tensor]) -> Any:
+def detect_drct(sd: Mapping[str, torch.Tensor]) -> ModelSpec | None:
     """DRCT's :class:`~swinsr.archs.spec.ModelSpec`, or None when ``sd`` is not a DRCT layout."""
-    from ..spec import ModelSpec
-
     if not is_drct_layout(sd):
         return None
     notes: list[str] = []

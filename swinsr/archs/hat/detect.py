@@ -15,13 +15,13 @@ windows shrink for tiny training patches; an absolute position embedding gives i
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Mapping
 
 import torch
 
 from ...errors import CheckpointError
 from ..detect_utils import has_prefix, pixelshuffle_scale, shape, swin_stages, tidy
+from ..spec import ModelSpec
 
 _OCAB = "layers.0.residual_group.overlap_attn."
 _CAB = "layers.0.residual_group.blocks.0.conv_block."
@@ -39,10 +39,8 @@ def _ratio(dim: int, width: int, key: str) -> int:
     return dim // width
 
 
-def detect_hat(sd: Mapping[str, torch.Tensor]) -> Any:
+def detect_hat(sd: Mapping[str, torch.Tensor]) -> ModelSpec | None:
     """HAT's :class:`~swinsr.archs.spec.ModelSpec`, or None when ``sd`` is not a HAT layout."""
-    from ..spec import ModelSpec
-
     if not is_hat_layout(sd):
         return None
     for needed in (_OCAB + "relative_position_bias_table", _CAB + "cab.0.weight", "conv_first.weight"):
