@@ -1,14 +1,17 @@
 #!/usr/bin/env python
-"""Draw the README's before/after picture: bicubic | swinsr model | HR on a Set14 crop.
+"""Draw the README's before/after pictures: bicubic | swinsr model(s) | HR on a test-set crop.
 
-Uses the shared MATLAB-bicubic LR image (the benchmark's input), ``swinsr.imresize`` for the
-bicubic panel and the embedded default model for the scale (or ``--model``), so the picture
-always shows what ``swinsr upscale`` gives. Written atomically.
+Uses a shared LR image (the benchmark's input: MATLAB bicubic, or another ``--lr-dir`` such as the
+Real-ESRGAN-degraded ``LR_realesrgan``), ``swinsr.imresize`` for the bicubic panel and the
+embedded classical default for the scale (or ``--model``, repeatable for several panels), so the
+picture always shows what those models give. Written atomically.
 
 Example::
 
     python scripts/make_before_after.py                      # docs/before_after_x4.png
     python scripts/make_before_after.py --image Set5/butterfly --box 60 40 48
+    python scripts/make_before_after.py --image Set14_realx4/comic --lr-dir LR_realesrgan \
+        --model swinsr-light-x4 --model swinsr-real-x4 -o docs/before_after_real_x4.png
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
     parser.add_argument("--box", type=int, nargs=3, default=(20, 52, 48), metavar=("TOP", "LEFT", "SIZE"),
                         help="crop in LR pixels (default: 20 52 48)")
-    parser.add_argument("--model", default=None, help="model name or checkpoint (default: the embedded default)")
+    parser.add_argument("--model", action="append", default=None,
+                        help="model name or checkpoint, repeatable: one panel each (default: the embedded classical default)")
+    parser.add_argument("--lr-dir", default="LR_bicubic", help="LR folder of the set (default: LR_bicubic)")
     parser.add_argument("--zoom", type=int, default=1, help="extra nearest-neighbour zoom of every panel")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("-o", "--output", type=Path, default=None, help="default: docs/before_after_x<scale>.png")
@@ -48,18 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         data = args.shared / "data" / set_name
         hr = read_image(data / "HR" / f"{name}.png").array
         s = args.scale
-        lr = read_image(data / "LR_bicubic" / f"X{s}" / f"{name}x{s}.png").array
-        model = resolve_model(args.model, scale=s)
+        lr = read_image(data / args.lr_dir / f"X{s}" / f"{name}x{s}.png").array
+        names = args.model or [default_model_name(s)]
+        models = [(Path(n).stem, resolve_model(n, scale=s)) for n in names]
     except SwinSRError as exc:
         return report_user_error(exc)
     top, left, size = args.box
-    panels = {
-        "bicubic": imresize(lr, s),  # uint8 in, uint8 out: MATLAB's own rounding
-        Path(args.model).stem if args.model else default_model_name(s): Upscaler(model, tile=None, device="cpu").upscale(lr),
-        "HR": hr,
-    }
+    panels = [("bicubic", imresize(lr, s))]  # uint8 in, uint8 out: MATLAB's own rounding
+    panels += [(label, Upscaler(model, tile=None, device="cpu").upscale(lr)) for label, model in models]
+    panels.append(("HR", hr))
     columns = []
-    for label, image in panels.items():
+    for label, image in panels:
         crop = image[top * s : (top + size) * s, left * s : (left + size) * s]
         crop = np.repeat(np.repeat(crop, args.zoom, 0), args.zoom, 1)
         bar = np.full((LABEL_HEIGHT, crop.shape[1], 3), 255, np.uint8)

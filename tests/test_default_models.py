@@ -79,6 +79,13 @@ def test_before_after_picture_script(shared, tmp_path):
     assert abs(bicubic - model).mean() > 1  # the model panel is not a copy of the bicubic one
     assert script.main(["--shared", str(shared), "--image", "Set14/missing", "-o", str(out)]) != 0
     assert cv2.imread(str(out)).shape == picture.shape  # a failed run leaves the earlier picture alone
+    # the real-world picture: another LR folder and one panel per --model
+    two = tmp_path / "real.png"
+    args = ["--shared", str(shared), "--image", "Set14_realx4/comic", "--lr-dir", "LR_realesrgan", "--box", "10", "10", "16"]
+    assert script.main([*args, "--model", "swinsr-light-x4", "--model", "swinsr-light-x4", "-o", str(two)]) == 0
+    real = cv2.imread(str(two))
+    assert real.shape == (22 + 64, 4 * 64 + 3 * 6, 3)
+    assert abs(real[22:, 70:134].astype(float) - real[22:, 140:204].astype(float)).max() == 0  # same model twice
 
 
 # ----------------------------------------------------------------------------- the whole registry
