@@ -91,20 +91,25 @@ class GroupedSRBase(SRModel):
     def no_weight_decay_keywords(self) -> set[str]:
         return {"relative_position_bias_table"}
 
+    #: float32 body tensors alive per token, in units of :meth:`_body_width` channels (fitted)
+    _BODY_FACTOR: float = 18.0
+
     def _body_width(self) -> int:
-        """Widest token tensor of the body, in channels (for the memory estimate)."""
+        """Channels of the widest token tensor of the body (for the memory estimate)."""
         return self.embed_dim
 
     def estimate_bytes_per_pixel(self) -> float:
-        """Peak float32 activation bytes per LR pixel of one forward, with margin (not fitted).
+        """Peak float32 activation bytes per LR pixel of one fast-path forward, with margin.
 
-        Assumes, like SwinIR's fitted formula, about 12 body-width float tensors per token alive
-        at once (residuals, gathered windows, qkv, MLP hidden) plus a third more for the family's
-        extras (HAT: the conv branch and OCAB's 2.25x enlarged key/value windows; DRCT: the dense
-        concatenation), or the 64-channel head at the output resolution if that is larger.
+        ``_BODY_FACTOR`` body-width float tensors per token, or the 64-channel head at the output
+        resolution if that is larger (the SwinIR formula's head term). Fitted to the per-pixel
+        growth of fresh-process peaks between 64x64 and 128x128 inputs
+        (``swinsr.speed.cpu_peak_memory``, eager fp32): HAT-S x4 10.4 KB/px measured, 12.9
+        estimated; HAT x4 13.1 / 16.1; DRCT x4 11.2 / 13.8. A fixed 100-170 MB per process
+        (allocator and oneDNN caches) comes on top and is not per pixel.
         """
         s2 = self.scale * self.scale
-        body = 16 * self._body_width()
+        body = self._BODY_FACTOR * self._body_width()
         head = 2.5 * NUM_FEAT * s2
         return 4.0 * (max(body, head) + self.out_chans * s2) * 1.25
 
@@ -222,9 +227,6 @@ class HAT(GroupedSRBase):
             drop_rate=drop_rate, norm_layer=norm_layer, ape=ape, patch_norm=patch_norm, upscale=upscale,
             img_range=img_range, upsampler=upsampler, resi_connection=resi_connection, make_group=group,
         )
-
-    def _body_width(self) -> int:
-        return self.embed_dim
 
     def reference_buffers(self) -> dict[str, torch.Tensor]:
         """HAT keeps its two position indices on the model (the shift mask is never stored)."""
