@@ -8,15 +8,17 @@
 # Stages (each with its own timeout, so one failure or hang does not eat the budget; the
 # script always goes on and exits 1 if any stage failed):
 #   env        nvidia-smi, torch/CUDA versions, TF32 defaults
-#   tests      the CUDA tests (pytest -m cuda, plus the Upscaler's CUDA test)
+#   tests      the CUDA tests: every test with "cuda" in its name or module (pytest -k cuda)
 #   bench      bench-speed rows: fp32 eager (PyTorch's TF32 default, recorded), bf16, for SwinIR-S/M,
 #              Swin2SR-S and HAT-S / DAT-light when those presets exist; 256x256, batch 1 and 8,
 #              achieved TFLOP/s vs the chip's peak (--flops); the reference too if a reference dir is given
 #   bench_tf32 the same fp32 eager rows with TF32 allowed
-#   compiled   torch.compile rows (SwinIR-S, SwinIR-M; compilation is the slow part)
 #   train_step a training-step row (SwinIR-S x4, batch 8, 64x64 LR, L1 + Adam; + reference)
 #   tiled      the default x4 model on a 3840x2160 image (streamed output): seconds, peak GPU memory, peak RSS
-#   train      a short run of the default model's option file, killed-and-resumed with --auto_resume
+#   train      a short run of the default model's option file, then continued with --auto_resume
+#   compiled   torch.compile rows (SwinIR-S, SwinIR-M; compilation is the slow part, so it runs last)
+# The whole run keeps within GPU_CHECK_BUDGET_S (default 470 s on a GPU): a stage gets at most
+# what is left, and stages are skipped (and reported) once it is spent.
 # Files: $OUT/summary.tsv (stage, status, rc, seconds), $OUT/<stage>.log, $OUT/<stage>.json.
 #
 # Environment: OUT (output folder), GPU_CHECK_DRY_RUN=1 (as --dry-run), SWINSR_REFERENCE_DIR
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY_RUN=1 ;;
     --out) shift; OUT_DIR="${1:-}" ;;
     --out=*) OUT_DIR="${1#--out=}" ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument '$1' (use --dry-run, --out DIR)" >&2; exit 2 ;;
   esac
   shift
@@ -44,23 +46,38 @@ OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 cd "$(dirname "$0")/.." || exit 2
 REPO="$(pwd)"
 PY="${PYTHON:-python}"
+# the checkout itself, installed or not (a device machine may only have a copy of the tree)
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+SWINSR=("$PY" -m swinsr)
+# the whole run stays within BUDGET_S: each stage gets at most what is left (GPU loans are short)
+BUDGET_S="${GPU_CHECK_BUDGET_S:-}"
+T0=$(date +%s)
 
 if [ "$DRY_RUN" = "1" ]; then
   DEVICE=cpu; SIZE=16; BATCHES=1,2; ROUNDS=1; TRAIN_BATCH=2; TILED_W=96; TILED_H=64
-  ITERS_A=2; ITERS_B=4; GT=64; T_SHORT=120; T_LONG=240
+  ITERS_A=2; ITERS_B=4; GT=64; T_SHORT=120; T_LONG=240; T_COMPILE=120; BUDGET_S="${BUDGET_S:-1800}"
 else
   DEVICE=cuda; SIZE=256; BATCHES=1,8; ROUNDS=5; TRAIN_BATCH=8; TILED_W=3840; TILED_H=2160
-  ITERS_A=60; ITERS_B=100; GT=128; T_SHORT=60; T_LONG=120
+  ITERS_A=60; ITERS_B=100; GT=128; T_SHORT=60; T_LONG=120; T_COMPILE=180; BUDGET_S="${BUDGET_S:-470}"
 fi
 SUMMARY="$OUT_DIR/summary.tsv"
 printf 'stage\tstatus\trc\tseconds\n' > "$SUMMARY"
 FAILED=0
 
-# stage NAME TIMEOUT_S COMMAND...: run with a timeout, log to $OUT/NAME.log, record the outcome
+# stage NAME TIMEOUT_S COMMAND...: run with a timeout (at most the budget left), log to
+# $OUT/NAME.log, record the outcome; skipped when under 10 s of the budget is left
 stage() {
   local name="$1" limit="$2"; shift 2
-  local start end rc status
+  local start end rc status left
   start=$(date +%s)
+  left=$((BUDGET_S - (start - T0)))
+  if [ "$left" -lt 10 ]; then
+    printf '%s\tskipped\t-\t0\n' "$name" >> "$SUMMARY"
+    echo "== $name: skipped (budget of ${BUDGET_S}s spent)" | tee -a "$OUT_DIR/progress.log"
+    FAILED=1
+    return
+  fi
+  if [ "$left" -lt "$limit" ]; then limit=$left; fi
   echo "== $name (timeout ${limit}s): $*" | tee -a "$OUT_DIR/progress.log"
   timeout --kill-after=10 "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
   rc=$?
@@ -93,22 +110,13 @@ stage env 30 bash -c "nvidia-smi || echo 'no nvidia-smi'; $PY -c 'import torch; 
 # every test with "cuda" in its name or module (the @pytest.mark.cuda ones, and the CPU checks of the CUDA path)
 stage tests "$T_LONG" "$PY" -m pytest -q -p no:cacheprovider tests -k cuda
 
-BENCH=(swinsr bench-speed --device "$DEVICE" --sizes "$SIZE" --batches "$BATCHES" --rounds "$ROUNDS" --flops)
+BENCH=("${SWINSR[@]}" bench-speed --device "$DEVICE" --sizes "$SIZE" --batches "$BATCHES" --rounds "$ROUNDS" --flops)
 if [ "$DRY_RUN" = "1" ]; then BENCH+=(--no-memory --threads 1); fi
 stage bench "$T_LONG" "${BENCH[@]}" --models "$PRESETS" --modes eager,bf16 --no-tf32 "${REF_ARGS[@]}" \
   --markdown --json "$OUT_DIR/bench.json"
 stage bench_tf32 "$T_SHORT" "${BENCH[@]}" --models swinir-s-x4,swinir-m-x4 --modes eager --tf32 \
   --markdown --json "$OUT_DIR/bench_tf32.json"
-COMPILED_MODELS=swinir-s-x4,swinir-m-x4
-COMPILE_ENV=()
-if [ "$DRY_RUN" = "1" ]; then
-  # inductor's C++ build takes minutes on a CPU: the dry run checks the stage, not the compiler
-  COMPILED_MODELS=swinir-s-x4; COMPILE_ENV=(env TORCH_COMPILE_DISABLE=1)
-fi
-stage compiled "$T_LONG" "${COMPILE_ENV[@]}" swinsr bench-speed --device "$DEVICE" --sizes "$SIZE" --batches 1 --rounds "$ROUNDS" \
-  --models "$COMPILED_MODELS" --modes eager,compiled --flops --markdown --json "$OUT_DIR/compiled.json" \
-  $([ "$DRY_RUN" = "1" ] && echo "--no-memory --threads 1")
-stage train_step "$T_SHORT" swinsr bench-speed --device "$DEVICE" --sizes "" --train --train-batch "$TRAIN_BATCH" \
+stage train_step "$T_SHORT" "${SWINSR[@]}" bench-speed --device "$DEVICE" --sizes "" --train --train-batch "$TRAIN_BATCH" \
   --rounds 3 "${REF_ARGS[@]}" --markdown --json "$OUT_DIR/train_step.json" \
   $([ "$DRY_RUN" = "1" ] && echo "--no-memory --threads 1")
 
@@ -176,7 +184,7 @@ for i in range(2):
 print("training images:", "shared DIV2K crops" if sources else "synthetic", "->", root)
 EOF
 
-TRAIN=(swinsr train -opt options/train/train_swinsr_light_x4.yml --force_yml name=gpu_check_light_x4
+TRAIN=("${SWINSR[@]}" train -opt options/train/train_swinsr_light_x4.yml --force_yml name=gpu_check_light_x4
   "path:experiments_root=$OUT_DIR/experiments" "datasets:train:dataroot_gt=$TRAIN_ROOT/hr"
   "datasets:train:batch_size_per_gpu=$TRAIN_BATCH" "datasets:train:gt_size=$GT" datasets:train:cache=false
   "datasets:val:dataroot_gt=$TRAIN_ROOT/val/HR" "datasets:val:dataroot_lq=$TRAIN_ROOT/val/LR"
@@ -187,6 +195,16 @@ stage train "$T_LONG" "${TRAIN[@]}" "train:total_iter=$ITERS_A"
 stage train_resume "$T_SHORT" "${TRAIN[@]}" "train:total_iter=$ITERS_B" --auto_resume
 stage train_resume_check 10 grep -q "Resuming training from iter $ITERS_A" "$OUT_DIR/train_resume.log"
 
+# last: compilation is the slowest and least predictable stage
+COMPILED_MODELS=swinir-s-x4,swinir-m-x4
+COMPILE_ENV=()
+if [ "$DRY_RUN" = "1" ]; then
+  # inductor's C++ build takes minutes on a CPU: the dry run checks the stage, not the compiler
+  COMPILED_MODELS=swinir-s-x4; COMPILE_ENV=(env TORCH_COMPILE_DISABLE=1)
+fi
+stage compiled "$T_COMPILE" "${COMPILE_ENV[@]}" "${SWINSR[@]}" bench-speed --device "$DEVICE" --sizes "$SIZE" --batches 1 --rounds "$ROUNDS" \
+  --models "$COMPILED_MODELS" --modes eager,compiled --flops --markdown --json "$OUT_DIR/compiled.json" \
+  $([ "$DRY_RUN" = "1" ] && echo "--no-memory --threads 1")
 echo "summary: $SUMMARY"
 cat "$SUMMARY"
 exit $FAILED

@@ -15,8 +15,8 @@ from swinsr.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gpu_check.sh"
-STAGES = ["env", "tests", "bench", "bench_tf32", "compiled", "train_step", "tiled", "train_data", "train",
-          "train_resume", "train_resume_check"]
+STAGES = ["env", "tests", "bench", "bench_tf32", "train_step", "tiled", "train_data", "train", "train_resume",
+          "train_resume_check", "compiled"]
 
 needs_bash = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
                                 reason="needs bash and coreutils timeout")

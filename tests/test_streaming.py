@@ -181,8 +181,6 @@ def test_cli_reports_the_refusal_as_one_line_with_the_file(model, tmp_path, monk
     ckpt = tmp_path / "m.safetensors"
     swinsr.save_checkpoint(model, ckpt)
     monkeypatch.setattr(streaming, "available_memory", lambda: 4 * 2**20)
-    tuned = []
-    monkeypatch.setattr(streaming, "return_freed_memory", lambda: tuned.append(1) or True)
     try:
         main(["upscale", str(src), "--model", str(ckpt), "--tile", "64", "-o", str(tmp_path / "out.png")])
         code = 0
@@ -192,13 +190,31 @@ def test_cli_reports_the_refusal_as_one_line_with_the_file(model, tmp_path, monk
     assert code == 1 and not (tmp_path / "out.png").exists()
     line = next(line for line in err.splitlines() if "needs about" in line)
     assert "big.png" in line and "available" in line and "Traceback" not in err
-    assert tuned == [1]  # the command fixes glibc's mmap threshold once
 
 
-def test_freed_memory_tuning_applies_on_glibc():
+def test_tight_memory_switches_to_low_memory_mode_once_and_tiles_are_trimmed(model, monkeypatch):
+    from swinsr.inference import upscaler as upscaler_module
+
+    switched, trims = [], []
+    monkeypatch.setattr(upscaler_module, "return_freed_memory", lambda: switched.append(1) or True)
+    monkeypatch.setattr(upscaler_module, "trim_freed_memory", lambda: trims.append(1) or True)
+    needs = []
+    real_check = upscaler_module.check_memory
+    monkeypatch.setattr(upscaler_module, "check_memory", lambda n, o, d: needs.append(n) or real_check(n, o, d))
+    up = Upscaler(model, tile=16, tile_overlap=8)
+    monkeypatch.setattr(streaming, "available_memory", lambda: 1 << 40)  # plenty
+    up.upscale(rand((40, 40, 3)))
+    assert not switched and not up.low_memory and len(trims) == 9  # one trim per tile (3 x 3)
+    monkeypatch.setattr(streaming, "available_memory", lambda: int(1.5 * needs[0]))  # fits, but not by half
+    up.upscale(rand((40, 40, 3)))
+    up.upscale(rand((40, 40, 3)))
+    assert switched == [1] and up.low_memory
+
+
+def test_glibc_memory_calls_apply_on_glibc():
     import platform
 
-    applied = streaming.return_freed_memory(8 * 2**20)
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert applied
-    streaming.return_freed_memory()  # back to the commands' value for the rest of the session
+        assert streaming.trim_freed_memory()
+    else:
+        assert streaming.trim_freed_memory() in (True, False)

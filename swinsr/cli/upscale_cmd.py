@@ -99,9 +99,6 @@ def run_image_batch(
     """Expand inputs, plan outputs, run the upscaler on each image, print the summary, exit 0/1."""
     from ..imageio import read_image, write_image
     from ..inference.batch import collect_inputs, drop_previous_outputs, plan_jobs, run_jobs, summary_line
-    from ..inference.streaming import return_freed_memory
-
-    return_freed_memory()  # big images: freed tile buffers go back to the OS instead of piling up
 
     found, missing, multi = collect_inputs(inputs, recursive=recursive)
     if output is None:

@@ -15,7 +15,16 @@ from ..errors import OptionError
 from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
 from .ensemble import self_ensemble
 from .precision import autocast, resolve_device, resolve_precision
-from .streaming import ArrayWriter, BandResizer, RowAssembler, Sink, bicubic_bands, check_memory
+from .streaming import (
+    ArrayWriter,
+    BandResizer,
+    RowAssembler,
+    Sink,
+    bicubic_bands,
+    check_memory,
+    return_freed_memory,
+    trim_freed_memory,
+)
 from .tiling import (
     CPU_TILE_BUDGET_BYTES,
     CUDA_FREE_FRACTION,
@@ -36,6 +45,9 @@ from .tiling import (
 ALPHA_MODES = ("model", "bicubic")
 #: Most tiles sent to the device in one batch (more gives no speed-up, only memory use).
 MAX_TILE_BATCH = 16
+#: An image needing more than this fraction of the available memory switches the process to
+#: glibc's low-memory mode (:func:`~swinsr.inference.streaming.return_freed_memory`).
+LOW_MEMORY_FRACTION = 0.5
 #: Tile side (input pixels) of ``compile=True`` when no fixed ``tile`` is given: one shape for
 #: all images; images smaller than one such tile (plus context) run eagerly.
 COMPILE_TILE = 192
@@ -135,6 +147,8 @@ class Upscaler:
         self.compile = bool(compile)
         self._compiled: nn.Module | None = None
         self._eager_now = False  # compile mode, but this image is smaller than one uniform tile
+        #: whether an image was big enough to switch on glibc's low-memory mode (process-wide)
+        self.low_memory = False
 
     # ----------------------------------------------------------------- model calls
     def _model_call(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,6 +188,14 @@ class Upscaler:
             y = self._forward(x.reshape(n * c, 1, h, w))
             return y.reshape(n, c, y.shape[-2], y.shape[-1])
         raise OptionError(f"cannot feed {c}-channel images to a model with {self.in_chans} input channels")
+
+    def _forward_trimmed(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`_forward_any_channels`, then (CPU) the freed activations go back to the OS, so
+        the heap does not grow with fragments from tiles of other shapes (streamed output)."""
+        y = self._forward_any_channels(x)
+        if self.device.type == "cpu":
+            trim_freed_memory()
+        return y
 
     # ----------------------------------------------------------------- tiling
     def _bytes_per_px(self) -> float:
@@ -257,7 +279,7 @@ class Upscaler:
                 )
                 if sink is None:
                     return tiled_forward(self._forward_any_channels, x, **options)
-                tiled_bands(self._forward_any_channels, x, sink(), **options)
+                tiled_bands(self._forward_trimmed, x, sink(), **options)
                 return None
             except Exception as exc:
                 if not is_out_of_memory(exc):
@@ -375,7 +397,10 @@ class Upscaler:
         if self.device.type == "cpu":  # on a GPU the activations live in device memory
             working += self._bytes_per_px() * model_pixels
         describe = f"upscaling {w}x{h} x{self.scale} to {final[1]}x{final[0]}"
-        check_memory(output + working, output, describe)
+        avail = check_memory(output + working, output, describe)
+        if avail is not None and output + working > LOW_MEMORY_FRACTION * avail and not self.low_memory:
+            # tight: trade CPU time for a heap that does not fragment (see return_freed_memory)
+            self.low_memory = return_freed_memory()
 
 
 def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
