@@ -152,9 +152,12 @@ def test_autocast_keeps_residual_stream_fp32_and_finite(dtype):
 
 def test_bench_speed_cli_runs_and_reports(tmp_path):
     from swinsr.cli import main
+    from swinsr.archs import get_family
     from swinsr.speed import PRESETS, build_preset
 
-    assert set(PRESETS) == {"swinir-s-x4", "swinir-m-x4", "swin2sr-s-x4"}
+    # every family declares its released configurations; bench-speed offers them all
+    assert {"swinir-s-x4", "swinir-m-x4", "swin2sr-s-x4", "hat-s-x4", "drct-x4", "dat-light-x4"} <= set(PRESETS)
+    assert all(PRESETS[name][0] == get_family(name.split("-")[0]).type_name for name in PRESETS)
     assert sum(p.numel() for p in build_preset("swinir-s-x4").parameters()) > 800_000  # the real SwinIR-S size
     out = tmp_path / "speed.json"
     with pytest.raises(SystemExit) as exit_info:
