@@ -40,6 +40,8 @@ class OptionDataset(Dataset):
     """A dataset built from its option section; subclasses list their own keys in ``FIELDS``."""
 
     FIELDS: dict[str, Field] = {}
+    HAS_GT: bool = True
+    """Whether samples carry a ``'gt'`` image; metrics (validation, the test script) need one."""
 
     @classmethod
     def option_fields(cls) -> dict[str, Field]:

@@ -233,6 +233,13 @@ def parse_options(
             cls = DATASET_REGISTRY.get(dtype)
         except KeyError as exc:
             raise OptionError(f"{where}.type: {exc.args[0]}") from None
+        if is_train and phase != "test" and not getattr(cls, "HAS_GT", True):
+            # losses and validation metrics compare against GT; an LQ-only set belongs in a test option file
+            need = "training" if phase == "train" else "validation metrics"
+            raise OptionError(
+                f"{where}.type: {dtype} has no GT images, which {need} need; "
+                "use PairedImageDataset (dataroot_gt + dataroot_lq) or move it to a test option file"
+            )
         dopt = {**dopt, "phase": phase, "scale": opt["scale"]}
         dopt = check_section(dopt, cls.option_fields(), where, warn=warn, check_paths=check_paths)
         if check_paths:

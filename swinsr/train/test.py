@@ -5,6 +5,8 @@
 Loads ``path.pretrain_network_g`` (key ``param_key_g``, usually ``params_ema``), runs every
 ``datasets.test_*`` / ``val*`` set, logs the ``val.metrics`` averages, writes them to
 ``results/<name>/metrics.csv`` and, with ``val.save_img``, the outputs to ``results/<name>/<set>/``.
+A set without GT (``SingleImageDataset``: real-world LR inputs) is only restored: its outputs are
+always saved there and its metrics are skipped, so such a file needs no ``val`` section.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..data import build_dataloader, build_dataset
+from ..data import DATASET_REGISTRY, build_dataloader, build_dataset
 from ..errors import OptionError, SwinSRError, report_user_error
 from .dist import DistInfo
 from .logger import MetricsCSV, close_logger, setup_logger
@@ -33,11 +35,14 @@ def test_pipeline(
     force_yml: Sequence[str] = (),
     root: str | os.PathLike | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Score the model of a test option file on its datasets; returns ``{set name: {metric: value}}``."""
+    """Score the model of a test option file on its datasets; returns ``{set name: {metric: value}}``
+    (``{}`` for a set without GT, whose outputs are saved instead)."""
     opt, warnings = parse_options(options, force_yml=force_yml, is_train=False, root=root)
     if not opt["path"].get("pretrain_network_g"):
         raise OptionError("path.pretrain_network_g: missing; a test option file names the weights to evaluate")
-    if not opt.get("val") or not opt["val"].get("metrics"):
+    test_sets = {k: d for k, d in opt["datasets"].items() if d["phase"] != "train"}
+    scored = any(getattr(DATASET_REGISTRY.get(d["type"]), "HAS_GT", True) for d in test_sets.values())
+    if scored and (not opt.get("val") or not opt["val"].get("metrics")):
         raise OptionError("val.metrics: missing; name the metrics to compute (calculate_psnr, calculate_ssim, ...)")
     results_root = Path(root or Path.cwd()) / "results" / opt["name"]
     results_root.mkdir(parents=True, exist_ok=True)
@@ -49,10 +54,17 @@ def test_pipeline(
         model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, DistInfo())
         csv_log = MetricsCSV(results_root / "metrics.csv")
         out: dict[str, dict[str, float]] = {}
-        for key, dopt in opt["datasets"].items():
-            if dopt["phase"] == "train":
+        for dopt in test_sets.values():
+            dataset = build_dataset(dopt)
+            loader = build_dataloader(dataset, dopt)
+            if not getattr(dataset, "HAS_GT", True):
+                # LQ only: the restored images are the whole result, so they are saved regardless of save_img
+                save_dir = results_root / dopt["name"]
+                model.validation(loader, None, save_dir)
+                out[dopt["name"]] = {}
+                log.info("%s: no GT images (%s), metrics skipped; %d outputs saved to %s",
+                         dopt["name"], dopt["type"], len(dataset), save_dir)
                 continue
-            loader = build_dataloader(build_dataset(dopt), dopt)
             save_dir = results_root / dopt["name"] if opt["val"].get("save_img") else None
             metrics = model.validation(loader, None, save_dir)
             out[dopt["name"]] = metrics

@@ -117,24 +117,29 @@ class SRModel(BaseModel):
 
     def validation(self, loader: Any, it: int | None, save_dir: str | Path | None = None) -> dict[str, float]:
         """Average metric values over ``loader`` (one image per batch); saves outputs to ``save_dir``
-        (``<stem>/<stem>_<it>.png``, or ``<stem><val.suffix>.png`` when ``it`` is ``None``)."""
+        (``<stem>/<stem>_<it>.png``, or ``<stem><val.suffix>.png`` when ``it`` is ``None``).
+
+        Batches without ``'gt'`` (an LQ-only test set) are only restored and saved: the result is
+        then ``{}``.
+        """
         metrics = (self.opt.get("val") or {}).get("metrics") or {}
         suffix = (self.opt.get("val") or {}).get("suffix") or ""
         totals = {name: 0.0 for name in metrics}
         count = 0
         for batch in loader:
             sr = to_uint8(self.restore(self.to_device(batch["lq"])))
-            gt = to_uint8(batch["gt"])
-            for name, mopt in metrics.items():
-                fn = _metric_fn(mopt["type"])
-                totals[name] += fn(sr, gt, crop_border=mopt["crop_border"], test_y_channel=mopt["test_y_channel"])
+            if "gt" in batch:  # an LQ-only test set has nothing to score against: outputs are only saved
+                gt = to_uint8(batch["gt"])
+                for name, mopt in metrics.items():
+                    fn = _metric_fn(mopt["type"])
+                    totals[name] += fn(sr, gt, crop_border=mopt["crop_border"], test_y_channel=mopt["test_y_channel"])
+                count += 1
             if save_dir is not None:
                 stem = Path(batch["lq_path"][0]).stem
                 # during training one folder per image collects its iterations; a test run writes flat files
                 out = Path(save_dir) / (f"{stem}{suffix}.png" if it is None else f"{stem}/{stem}_{it}.png")
                 write_image(out, sr)
-            count += 1
-        return {name: total / max(count, 1) for name, total in totals.items()}
+        return {name: total / count for name, total in totals.items()} if count else {}
 
 
 @MODEL_REGISTRY.register()
