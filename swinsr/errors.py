@@ -21,6 +21,12 @@ class ImageError(SwinSRError):
     exit_code = 1
 
 
+class ExportError(SwinSRError):
+    """A model the ONNX exporter could not convert (e.g. an operator it does not support)."""
+
+    exit_code = 1
+
+
 def report_user_error(exc: SwinSRError, debug: bool = False) -> int:
     """Print ``exc`` as one ``error:`` line on stderr and return its exit code (scripts' ``main``).
 

@@ -17,7 +17,10 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import _atomic_write
-from .errors import OptionError
+from .errors import ExportError, OptionError, SwinSRError
+
+TORCHSCRIPT_MAX_OPSET = 20
+"""The newest opset torch's TorchScript exporter (the one used here) emits."""
 
 
 def compile_model(
@@ -45,6 +48,34 @@ def _window_multiple(model: nn.Module) -> int:
     return int(getattr(model, "size_multiple", 1) or 1)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (exporter errors run to pages)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return "no message"
+
+
+def export_failure(exc: Exception, *, opset: int, dynamic_size: bool) -> ExportError:
+    """One-line :class:`ExportError` for an exporter failure, with the options worth trying.
+
+    Unsupported operators may have a conversion in a newer opset, and both they and symbolic
+    shape failures often come from the dynamic height/width, which a fixed ``--tile`` avoids.
+    """
+    from torch.onnx.errors import UnsupportedOperatorError
+
+    text = str(exc).lower()
+    unsupported = isinstance(exc, UnsupportedOperatorError) or "not supported" in text or "unsupported" in text
+    shapes = any(word in text for word in ("dynamic", "symbolic", "shape"))
+    hints = []
+    if unsupported and opset < TORCHSCRIPT_MAX_OPSET:
+        hints.append(f"a newer --opset (up to {TORCHSCRIPT_MAX_OPSET})")
+    if dynamic_size and (unsupported or shapes):
+        hints.append("--tile N (a fixed input size)")
+    hint = f"; try {' or '.join(hints)}" if hints else ""
+    return ExportError(f"ONNX export failed ({type(exc).__name__}): {_first_line(exc)}{hint}; nothing was written")
+
+
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike,
@@ -65,6 +96,10 @@ def export_onnx(
 
     Input ``input`` ``(N, C, H, W)`` float32 in [0, 1]; output ``output`` ``(N, C, sH, sW)``
     (plus ``aux`` for Swin2SR's ``pixelshuffle_aux`` head).
+
+    Raises :class:`~swinsr.errors.ExportError` (one line: the exporter's first message line and
+    what to try) when the exporter fails; then neither the file nor a temp file is left, nor
+    the parent folders this call would have created.
     """
     path = Path(path)
     if opset < 17:
@@ -96,16 +131,33 @@ def export_onnx(
         # minute, where the dynamo exporter's symbolic-shape reasoning took far longer here.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (example,),
-                tmp,
-                dynamo=False,
-                input_names=["input"],
-                output_names=outputs,
-                dynamic_axes=axes,
-                opset_version=opset,
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    tmp,
+                    dynamo=False,
+                    input_names=["input"],
+                    output_names=outputs,
+                    dynamic_axes=axes,
+                    opset_version=opset,
+                )
+            except SwinSRError:
+                raise
+            except Exception as exc:  # the exporter raises RuntimeError, OnnxExporterError, TypeError ...
+                raise export_failure(exc, opset=opset, dynamic_size=dynamic_size) from exc
 
-    _atomic_write(path, write)
+    # folders _atomic_write creates, innermost first: removed again if the export fails
+    created = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+    try:
+        _atomic_write(path, write)  # temp file + rename: a failure leaves no partial .onnx
+    except BaseException as exc:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError):
+            raise OptionError(f"{path}: cannot write the ONNX file ({exc.strerror or exc})") from exc
+        raise
     return path

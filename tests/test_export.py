@@ -71,3 +71,43 @@ def test_compile_model_traces_fast_path_with_static_tile():
     x = torch.rand(1, 3, 16, 16)
     with torch.inference_mode():
         assert torch.allclose(compiled(x), model(x), atol=1e-5)
+
+
+def test_exporter_failure_is_one_line_error_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    """An operator the exporter cannot convert: exit 1, one error line naming the model, no file left."""
+    from torch.onnx.errors import UnsupportedOperatorError
+
+    from swinsr.cli import main
+
+    ckpt = swinsr.save_checkpoint(_tiny(), tmp_path / "m.safetensors")
+
+    def failing_export(model, args, f, **kwargs):
+        with open(f, "wb") as fh:  # a half-written temp file must not survive the failure
+            fh.write(b"partial")
+        raise UnsupportedOperatorError("aten::roll", kwargs["opset_version"], None)
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    out = tmp_path / "new" / "deeper" / "m.onnx"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(ckpt), "-o", str(out)])
+    assert exit_info.value.code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "Traceback" not in errors[0]
+    assert str(ckpt) in errors[0] and "'aten::roll'" in errors[0]
+    assert "--opset" in errors[0] and "--tile" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no .onnx, temp file or new folders
+
+
+def test_export_error_keeps_the_first_line_and_suggests_only_what_applies(tmp_path, monkeypatch):
+    from swinsr.errors import ExportError
+
+    def failing_export(*args, **kwargs):
+        raise RuntimeError("\nFailed to export: unsupported shape arithmetic\n  long exporter\n  trace")
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    with pytest.raises(ExportError) as info:
+        export_onnx(_tiny(), tmp_path / "m.onnx", opset=20, tile=16)  # newest opset, fixed size already
+    message = str(info.value)
+    assert "\n" not in message and "unsupported shape arithmetic" in message and "trace" not in message
+    assert "--opset" not in message and "--tile" not in message
+    assert not any(tmp_path.iterdir())

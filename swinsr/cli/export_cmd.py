@@ -23,7 +23,7 @@ def export_command(
     ),
 ) -> None:
     """Export a model to ONNX with a dynamic batch and, unless --tile is given, dynamic height and width."""
-    from ..errors import OptionError
+    from ..errors import ExportError, OptionError
     from ..export import export_onnx
     from ..zoo import resolve_model
 
@@ -31,7 +31,10 @@ def export_command(
         raise OptionError(f"-o {output}: is a folder; give a file name such as {output / 'model.onnx'}")
     net = resolve_model(model, device="cpu", overrides=parse_model_args(model_arg))
     err_console.print(f"exporting {type(net).__name__} to ONNX (opset {opset}); this traces the model and can take minutes")
-    path = export_onnx(net, output, opset=opset, tile=tile)
+    try:
+        path = export_onnx(net, output, opset=opset, tile=tile)
+    except ExportError as exc:
+        raise ExportError(f"{model}: {exc}") from exc  # name the model: the exporter's message names only operators
     ws = getattr(net, "size_multiple", 1)
     shape = f"{tile}x{tile}" if tile else f"H and W multiples of {ws}"
     console.print(f"wrote {path} (input 'input' N x {net.in_chans} x {shape}, float32 in [0, 1])")
