@@ -26,21 +26,13 @@ import torch
 import torch.nn as nn
 
 from .archs import build_model
+from .archs import presets as family_presets
 from .errors import OptionError
 from .layers.fastpath import plain_path
 
-#: Released configurations (random weights): name -> (architecture, reference constructor kwargs).
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "swinir-s-x4": ("SwinIR", dict(
-        upscale=4, img_size=64, window_size=8, img_range=1.0, depths=[6] * 4, embed_dim=60, num_heads=[6] * 4,
-        mlp_ratio=2, upsampler="pixelshuffledirect", resi_connection="1conv")),
-    "swinir-m-x4": ("SwinIR", dict(
-        upscale=4, img_size=64, window_size=8, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
-        mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv")),
-    "swin2sr-s-x4": ("Swin2SR", dict(
-        upscale=4, img_size=64, window_size=8, img_range=1.0, depths=[6] * 4, embed_dim=60, num_heads=[6] * 4,
-        mlp_ratio=2, upsampler="pixelshuffledirect", resi_connection="1conv")),
-}
+#: Released configurations (random weights): name -> (architecture, reference constructor kwargs);
+#: each family declares its own (``Family.presets``), e.g. ``swinir-s-x4``, ``hat-s-x4``.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = family_presets()
 #: eager = fast path fp32; plain = reference-style path fp32; compiled = torch.compile fp32;
 #: bf16 = fast path under bf16 autocast; reference = the reference network_swinir.py (SwinIR only).
 MODES = ("eager", "plain", "compiled", "bf16", "reference")

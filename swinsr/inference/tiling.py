@@ -18,7 +18,6 @@ from typing import Callable
 
 import torch
 
-from ..archs.sr import NUM_FEAT
 from ..errors import OptionError
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -270,27 +269,14 @@ def _summed_weights(spans: list[Span], weights: list[torch.Tensor], length: int,
 
 
 def estimate_bytes_per_pixel(model: torch.nn.Module) -> float:
-    """Peak activation bytes per low-resolution pixel of one fast-path forward (float32), with margin.
+    """Peak activation bytes per low-resolution pixel of one forward (float32), with margin.
 
-    Used to size ``tile="auto"`` where memory cannot be measured (CPU). Two places can hold the
-    peak: the Swin body (about 12 ``embed_dim``-wide float tensors per token alive at once: the
-    residuals kept across groups, the gathered windows, qkv, MLP hidden) and, for
-    ``pixelshuffle``-style heads, the 64-channel features at up to the output resolution. Fitted
-    to fresh-process peaks (``swinsr.speed.cpu_peak_memory``): SwinIR-S x4 2.7 KB/px measured,
-    3.8 KB/px estimated; SwinIR-M x4 9.2 / 13.0; Swin2SR-S x4 2.5 / 3.8. (An earlier formula that
-    assumed materialised attention logits overestimated 7x and tiled images that fit whole.)
+    Used to size ``tile="auto"`` where memory cannot be measured (CPU); each architecture
+    declares its own estimate in its contract (:meth:`SRModel.estimate_bytes_per_pixel`).
     """
-    config = getattr(model, "config", None) or {}
-    dim = int(config.get("embed_dim", 96))
-    scale = int(getattr(model, "upscale", 1))
-    out_chans = int(getattr(model, "in_chans", 3))
-    body = 12 * dim
-    upsampler = config.get("upsampler", "")
-    if upsampler in ("pixelshuffle", "pixelshuffle_aux", "nearest+conv"):
-        head = 2.5 * NUM_FEAT * scale * scale
-    else:
-        head = 2.0 * out_chans * scale * scale
-    return 4.0 * (max(body, head) + out_chans * scale * scale) * 1.25
+    from ..archs.contract import model_contract
+
+    return float(model_contract(model).estimate_bytes_per_pixel())
 
 
 def measure_bytes_per_pixel(forward: Forward, channels: int, device: torch.device, probe: int = 64) -> float:

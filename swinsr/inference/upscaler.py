@@ -58,6 +58,19 @@ def _gray_from_replicated(y: torch.Tensor) -> torch.Tensor:
     return y.mean(dim=1, keepdim=True)
 
 
+def _image_model(model: nn.Module):
+    """The model's :class:`~swinsr.archs.contract.SRModel` contract, or a usage error for anything else."""
+    from ..archs.contract import SRModel
+
+    inner = getattr(model, "_orig_mod", model)
+    if not isinstance(inner, SRModel):
+        raise OptionError(
+            f"{type(inner).__name__} is not a super-resolution/restoration model"
+            " (for Swin classifiers use `swinsr classify`)"
+        )
+    return inner
+
+
 class Upscaler:
     """Apply a super-resolution or restoration model to images of any size.
 
@@ -112,15 +125,12 @@ class Upscaler:
             model = resolve_model(model, device=self.device)
         if not isinstance(model, nn.Module):
             raise OptionError(f"model must be an nn.Module, a registered name or a checkpoint path, got {type(model).__name__}")
-        if not hasattr(model, "upscale"):
-            raise OptionError(
-                f"{type(model).__name__} is not a super-resolution/restoration model"
-                " (for Swin classifiers use `swinsr classify`)"
-            )
+        contract = _image_model(model)
         self.model = model.eval().to(self.device)
-        self.scale: int = int(model.upscale)
-        self.in_chans: int = int(getattr(model, "in_chans", 3))
-        self.window_size: int = int(getattr(model, "window_size", 8))
+        self.scale: int = int(contract.scale)
+        self.in_chans: int = int(contract.in_chans)
+        # tiles are aligned to the multiple the model pads to, so tiled == whole-image results
+        self.window_size: int = int(contract.size_multiple)
         self.precision = resolve_precision(precision, self.device)
         if tile is not None and tile != "auto":
             try:
