@@ -27,6 +27,7 @@ from .block import SwinBlock
 from .embed import patch_unembed
 from .fastpath import caching_allowed, fast_path_enabled, shared_cached
 from .mlp import Mlp
+from .sdpa import padded_sdpa
 from .windows import pad_to_multiple, window_gather_indices, window_partition, window_reverse
 
 Size = tuple[int, int]
@@ -281,7 +282,8 @@ class OCAB(nn.Module):
                 # training on CPU: no fused kernel returns the bias gradient (see WindowAttentionBase._attend)
                 out = torch.softmax((q * self.scale) @ k.transpose(-2, -1) + bias, dim=-1) @ v
             else:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+                # CUDA: head dims such as HAT's 30 are padded so the fused kernels take the bias
+                out = padded_sdpa(q, k, v, bias, scale=self.scale)
             out = out.transpose(1, 2).reshape(b, hp * wp, c).index_select(1, inverse)
         else:  # reference-style: explicit logits, bias gathered now, partition / unfold / reverse
             q, k, v = self._windows_plain(qkv)
