@@ -7,6 +7,7 @@ Datasets return dicts of float ``(C, H, W)`` tensors in ``[0, 1]`` (``'lq'``, ``
 from . import degradation_datasets, imagefolder, sr_datasets  # noqa: F401  (registers the datasets)
 from . import realesrgan_datasets  # noqa: F401  (registers RealESRGANDataset, RealESRGANPairedDataset)
 from . import single_image_dataset  # noqa: F401  (registers SingleImageDataset: LQ only, for test sets)
+from . import imagenet_paired_dataset  # noqa: F401  (registers ImageNetPairedDataset: HAT/DRCT ImageNet pre-training)
 from .degradation_datasets import GaussianNoiseDataset, JPEGDataset
 from .imagefolder import ImageFolderDataset
 from .io import list_images, read_image, to_tensor, to_uint8, write_image
