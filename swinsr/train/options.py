@@ -36,6 +36,7 @@ TOP_FIELDS = {
     "dist_params": Field((dict,), {}),
     "find_unused_parameters": Field((bool,), False),
     "num_threads": Field((int,), None, nullable=True, help="CPU threads for torch (default: torch's choice)"),
+    "tile": Field((dict,), None, nullable=True, help="test/validate tile by tile (HAT's tile_size / tile_pad)"),
 }
 # keys BasicSR itself fills in or that only matter to BasicSR: accepted without a warning
 TOP_IGNORED = ("is_train", "dist", "rank", "world_size", "auto_resume", "root_path", "task", "model_name", "use_static_graph")
@@ -93,6 +94,23 @@ LOGGER_FIELDS = {
 }
 
 DIST_FIELDS = {"backend": Field((str,), "nccl"), "port": Field((int,), 29500)}
+
+# HAT's `tile:` section (options/test/HAT_tile_example.yml): validation and the test script run the
+# network through swinsr.Upscaler with these tiles instead of on whole images (memory, not quality)
+TILE_FIELDS = {
+    "tile_size": Field((int,), help="tile side in LQ pixels"),
+    "tile_pad": Field((int,), 32, help="context pixels added on every tile side"),
+}
+
+
+def check_tile(tile: Mapping[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
+    """Validate the top-level ``tile`` section: ``tile_size`` > 0, ``tile_pad`` >= 0."""
+    tile = check_section(tile, TILE_FIELDS, "tile", warn=warn)
+    if tile["tile_size"] < 1:
+        raise OptionError(f"tile.tile_size: {tile['tile_size']} must be a positive number of LQ pixels")
+    if tile["tile_pad"] < 0:
+        raise OptionError(f"tile.tile_pad: {tile['tile_pad']} must be >= 0 pixels of context")
+    return tile
 
 
 class _Loader(yaml.SafeLoader):
@@ -217,6 +235,8 @@ def parse_options(
     opt["path"] = check_section(opt["path"], PATH_FIELDS, "path", warn=warn, check_paths=check_paths, extra_ok=PATH_IGNORED)
     opt["logger"] = check_section(opt["logger"], LOGGER_FIELDS, "logger", warn=warn)
     opt["dist_params"] = check_section(opt["dist_params"], DIST_FIELDS, "dist_params", warn=warn)
+    if opt["tile"] is not None:
+        opt["tile"] = check_tile(opt["tile"], warn)
     check_network(opt["network_g"], warn=warn)
     opt["network_g"] = dict(opt["network_g"])
 

@@ -31,7 +31,8 @@ class SRModel(BaseModel):
     """Pixel loss (``train.pixel_opt``) plus an optional perceptual loss (``train.perceptual_opt``).
 
     Validation runs the EMA network (when ``ema_decay > 0``) on whole images — the network pads
-    its input to the window size itself — optionally with x8 self-ensemble, rounds to
+    its input to the window size itself — or, with a top-level ``tile`` section, tile by tile
+    through :class:`swinsr.Upscaler`; optionally with x8 self-ensemble, rounds to
     ``uint8`` and scores with :mod:`swinsr.metrics`.
     """
 
@@ -106,7 +107,11 @@ class SRModel(BaseModel):
                 y = net(x)
             return (y[0] if isinstance(y, tuple) else y).float()
 
-        if (self.opt.get("val") or {}).get("self_ensemble"):
+        ensemble = bool((self.opt.get("val") or {}).get("self_ensemble"))
+        tile = self.opt.get("tile")
+        if tile:
+            out = self._restore_tiled(net, lq, tile, ensemble)
+        elif ensemble:
             from ...inference.ensemble import self_ensemble
 
             out = self_ensemble(forward, lq)
@@ -114,6 +119,19 @@ class SRModel(BaseModel):
             out = forward(lq)
         net.train(was_training)
         return out
+
+    def _restore_tiled(self, net: torch.nn.Module, lq: torch.Tensor, tile: Mapping[str, Any], ensemble: bool) -> torch.Tensor:
+        """The top-level ``tile`` section (HAT's ``tile_size`` / ``tile_pad``): run ``net`` through
+        :class:`swinsr.Upscaler` tile by tile, at the training precision; the result is on the CPU,
+        clamped to [0, 1] (validation rounds to ``uint8`` anyway)."""
+        from ...inference.upscaler import Upscaler
+
+        up = Upscaler(
+            net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net,
+            tile=tile["tile_size"], tile_overlap=tile["tile_pad"], device=self.device,
+            precision="bf16" if self.use_amp else "fp32", ensemble=ensemble,
+        )
+        return up.upscale_tensor(lq)
 
     def validation(self, loader: Any, it: int | None, save_dir: str | Path | None = None) -> dict[str, float]:
         """Average metric values over ``loader`` (one image per batch); saves outputs to ``save_dir``
