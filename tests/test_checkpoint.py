@@ -72,7 +72,9 @@ def test_saved_files_get_normal_permissions(tiny, tmp_path):
 
 def test_pth_has_reference_layout(tiny, tmp_path):
     data = torch.load(swinsr.save_checkpoint(tiny, tmp_path / "m.pth", ema=tiny), weights_only=True)
-    assert set(data) == {"params", "params_ema"}
+    # the reference layout, plus the exact configuration (plain containers) that reference loaders ignore
+    assert set(data) == {"params", "params_ema", "swinsr_spec"}
+    assert data["swinsr_spec"] == {"swinsr_arch": "swinir", "swinsr_kwargs": tiny.config}
     assert "layers.0.residual_group.blocks.1.attn_mask" in data["params"]
     assert data["params"]["layers.0.residual_group.blocks.0.attn.relative_position_index"].shape == (64, 64)
 
