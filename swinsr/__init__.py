@@ -3,23 +3,28 @@
 Public API::
 
     import swinsr
-    model = swinsr.load_model("001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth")   # any released checkpoint
+    model = swinsr.load_model("001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth")   # any released SwinIR/Swin2SR/HAT/DRCT/DAT/Swin file
     spec = swinsr.detect(state_dict)          # architecture + reference constructor kwargs
     swinsr.save_checkpoint(model, "model.safetensors")
 """
 
 from .archs import (
     ARCH_REGISTRY,
+    DAT,
+    DRCT,
+    HAT,
     Family,
     SRModel,
     Swin2SR,
     SwinIR,
     SwinTransformer,
     SwinTransformerV2,
+    UNetDiscriminatorSN,
     build_model,
     families,
     register_family,
 )
+from .degradations import RealESRGANDegradation
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
 from .export import compile_model, export_onnx
@@ -36,11 +41,15 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCH_REGISTRY",
     "CheckpointError",
+    "DAT",
+    "DRCT",
     "Family",
+    "HAT",
     "ImageError",
     "ModelSpec",
     "SRModel",
     "OptionError",
+    "RealESRGANDegradation",
     "Swin2SR",
     "SwinBlock",
     "SwinIR",
@@ -49,6 +58,7 @@ __all__ = [
     "SwinT",
     "SwinTransformer",
     "SwinTransformerV2",
+    "UNetDiscriminatorSN",
     "Upscaler",
     "WindowAttention",
     "WindowAttentionV2",

@@ -23,6 +23,10 @@ from . import dat  # noqa: E402  DAT, DAT-S, DAT-2, DAT-light
 # --- end of families ---
 from . import discriminator  # noqa: E402,F401  UNetDiscriminatorSN for network_d (GAN training; not a detectable family)
 
+from .dat import DAT  # noqa: E402
+from .discriminator import UNetDiscriminatorSN  # noqa: E402
+from .drct import DRCT  # noqa: E402
+from .hat import HAT  # noqa: E402
 from .swin import SwinClassifierBase, SwinTransformer, SwinTransformerV2  # noqa: E402
 from .swinir import Swin2SR, SwinIR, SwinSRBase  # noqa: E402
 
@@ -40,7 +44,10 @@ __all__ = [
     "ARCH_NAMES",
     "ARCH_REGISTRY",
     "ConfiguredModule",
+    "DAT",
+    "DRCT",
     "Family",
+    "HAT",
     "ModelSpec",
     "SRModel",
     "Swin2SR",
@@ -49,6 +56,7 @@ __all__ = [
     "SwinSRBase",
     "SwinTransformer",
     "SwinTransformerV2",
+    "UNetDiscriminatorSN",
     "build_model",
     "families",
     "get_family",
