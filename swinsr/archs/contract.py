@@ -160,5 +160,8 @@ def model_contract(model: nn.Module) -> SRModel:
     if not isinstance(inner, SRModel):
         from ..errors import OptionError
 
-        raise OptionError(f"{type(inner).__name__} is not an image-to-image swinsr model (no SRModel contract)")
+        raise OptionError(
+            f"{type(inner).__name__} is not a super-resolution/restoration model (no SRModel contract;"
+            " for Swin classifiers use `swinsr classify`)"
+        )
     return inner

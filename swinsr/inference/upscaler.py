@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..archs.contract import model_contract
 from ..errors import OptionError
 from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
 from .ensemble import self_ensemble
@@ -56,19 +57,6 @@ COMPILE_TILE = 192
 def _gray_from_replicated(y: torch.Tensor) -> torch.Tensor:
     # a gray input replicated to RGB gives (nearly) equal output channels: their mean is the gray result
     return y.mean(dim=1, keepdim=True)
-
-
-def _image_model(model: nn.Module):
-    """The model's :class:`~swinsr.archs.contract.SRModel` contract, or a usage error for anything else."""
-    from ..archs.contract import SRModel
-
-    inner = getattr(model, "_orig_mod", model)
-    if not isinstance(inner, SRModel):
-        raise OptionError(
-            f"{type(inner).__name__} is not a super-resolution/restoration model"
-            " (for Swin classifiers use `swinsr classify`)"
-        )
-    return inner
 
 
 class Upscaler:
@@ -125,7 +113,7 @@ class Upscaler:
             model = resolve_model(model, device=self.device)
         if not isinstance(model, nn.Module):
             raise OptionError(f"model must be an nn.Module, a registered name or a checkpoint path, got {type(model).__name__}")
-        contract = _image_model(model)
+        contract = model_contract(model)
         self.model = model.eval().to(self.device)
         self.scale: int = int(contract.scale)
         self.in_chans: int = int(contract.in_chans)
