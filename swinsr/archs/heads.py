@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn as nn
 
 NUM_FEAT = 64  # channels of the reconstruction head, fixed in the reference
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean, subtracted before the network
+
+
+def image_mean(in_chans: int) -> torch.Tensor:
+    """The ``(1, C, 1, 1)`` mean subtracted before the network: DIV2K's for RGB, 0 for gray.
+
+    The references keep it as a plain attribute (not a state-dict entry), so models register it
+    with ``persistent=False``.
+    """
+    mean = RGB_MEAN if in_chans == 3 else (0.0,) * in_chans
+    return torch.tensor(mean, dtype=torch.float32).view(1, in_chans, 1, 1)
+
+
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "pixelshuffle_aux", "")
 
 

@@ -25,7 +25,7 @@ import torch.nn as nn
 from ...layers.dat import DATBlock, image_to_tokens, tokens_to_image
 from ...errors import OptionError
 from ..contract import SRModel
-from ..heads import NUM_FEAT, RGB_MEAN, Upsample, UpsampleOneStep, residual_conv
+from ..heads import NUM_FEAT, Upsample, UpsampleOneStep, image_mean, residual_conv
 
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect")
 
@@ -147,9 +147,8 @@ class DAT(SRModel):
         self.embed_dim = embed_dim
         self.img_range = img_range
         self.upsampler = upsampler
-        mean = RGB_MEAN if in_chans == 3 else (0.0,) * in_chans
         # not a state-dict entry in the reference (a plain attribute there)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, in_chans, 1, 1), persistent=False)
+        self.register_buffer("mean", image_mean(in_chans), persistent=False)
 
         # 1. shallow features
         self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)

@@ -19,7 +19,7 @@ from ...layers import PatchEmbed, patch_unembed, relative_position_index
 from ...layers.hat import RHAG, overlap_relative_position_index, overlap_window_size
 from ..common import init_swin_weights, to_int
 from ..contract import SRModel
-from ..heads import NUM_FEAT, RGB_MEAN, Upsample
+from ..heads import NUM_FEAT, Upsample, image_mean
 from ..registry import ARCH_REGISTRY
 
 Size = tuple[int, int]
@@ -65,8 +65,7 @@ class GroupedSRBase(SRModel):
         self.scale = int(upscale)
         self.upsampler = upsampler
         self.ape = ape
-        mean = RGB_MEAN if in_chans == 3 else (0.0,) * in_chans
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, in_chans, 1, 1), persistent=False)
+        self.register_buffer("mean", image_mean(in_chans), persistent=False)
 
         self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)
         resolution = img_size // patch_size

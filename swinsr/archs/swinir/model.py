@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ...layers import PatchEmbed, SwinStage, patch_unembed
 from ..common import init_swin_weights, to_int
 from ..contract import SRModel
-from ..heads import NUM_FEAT, RGB_MEAN, UPSAMPLERS, Upsample, UpsampleOneStep, residual_conv
+from ..heads import NUM_FEAT, UPSAMPLERS, Upsample, UpsampleOneStep, image_mean, residual_conv
 from ..registry import ARCH_REGISTRY
 
 #: state-dict buffers of the Swin blocks that are recomputed from the configuration
@@ -97,8 +97,7 @@ class SwinSRBase(SRModel):
         self.upsampler = upsampler
         self.has_aux = upsampler == "pixelshuffle_aux"
         self.ape = ape
-        mean = RGB_MEAN if in_chans == 3 else (0.0,) * in_chans
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, in_chans, 1, 1), persistent=False)
+        self.register_buffer("mean", image_mean(in_chans), persistent=False)
 
         # 1. shallow features
         self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)
