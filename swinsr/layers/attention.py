@@ -163,6 +163,18 @@ class WindowAttentionBase(nn.Module):
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self.proj_drop(self.proj(out))
 
+    def forward_group(self, x: torch.Tensor, group: int, shift_size: int = 0) -> torch.Tensor:
+        """Fast-path attention on windows ``(B, k, N, C)`` that all lie in one group of :meth:`forward_grid`.
+
+        ``group`` indexes :func:`~swinsr.layers.windows.window_group_sizes` (0 = interior, or the
+        only group when unshifted). Memory-lean inference calls this chunk by chunk.
+        """
+        b, k, n, c = x.shape
+        qkv = self._qkv(x)
+        mask = self._cached_masks(shift_size, x.device, qkv.dtype)[group]
+        out = self._attend(qkv.reshape(-1, n, 3, self.num_heads, c // self.num_heads), mask)
+        return self.proj_drop(self.proj(out.view(b, k, n, c)))
+
     def _forward_plain(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Reference-style attention: explicit logits, bias gathered now, softmax, no caches."""
         *lead, n, c = x.shape

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from .attention import WindowAttention, WindowAttentionV2
 from .mlp import DropPath, Mlp
-from .fastpath import fast_path_enabled
+from .fastpath import caching_allowed, fast_path_enabled, lean_settings
 from .windows import (
     compute_shifted_window_mask,
     cyclic_shift,
@@ -113,7 +113,58 @@ class SwinBlock(nn.Module):
             x = x[:, :h, :w]
         return x.reshape(b, h * w, c)
 
+    def _runs_lean(self, x: torch.Tensor, x_size: Size) -> bool:
+        """Whether this forward takes the memory-lean chunked path (see :func:`~swinsr.layers.fastpath.lean_inference`)."""
+        min_tokens, _ = lean_settings()
+        h, w = x_size
+        return (
+            h * w >= min_tokens
+            and not torch.is_grad_enabled()
+            and fast_path_enabled()
+            and caching_allowed()  # graph capture sees the one-call computation
+            and h % self.window_size == 0
+            and w % self.window_size == 0  # padded maps pad the *normed* tokens: the one-call path
+        )
+
+    def _forward_lean(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        """The block's forward without gradients, window chunk by window chunk, then token chunk by token chunk.
+
+        Each token belongs to exactly one window, so a chunk's attention output can be added into
+        the output in place (``index_add_`` at the chunk's token positions) without changing what
+        any other chunk reads; the norms are per token, so norm(gather(x)) == gather(norm(x)).
+        Same operations as :meth:`forward`, so the same values up to GEMM blocking.
+        """
+        h, w = x_size
+        b, _, c = x.shape
+        ws, shift, n = self.window_size, self.shift_size, self.window_size**2
+        _, chunk_tokens = lean_settings()
+        order, _ = window_gather_indices(h, w, ws, shift, x.device, crop=(h, w), grouped=True)
+        out = x.clone()  # never written into the input: the caller may still hold it (group residuals)
+        step = max(1, chunk_tokens // n)
+        start = 0
+        for group, count in enumerate(window_group_sizes(h, w, ws, shift)):
+            for w0 in range(start, start + count, step):
+                w1 = min(w0 + step, start + count)
+                index = order[w0 * n : w1 * n]
+                tokens = x.index_select(1, index)
+                if self.version == 1:
+                    tokens = self._norm(self.norm1, tokens)
+                y = self.attn.forward_group(tokens.view(b, w1 - w0, n, c), group, shift).view(b, -1, c)
+                if self.version == 2:
+                    y = self._norm(self.norm1, y)
+                out.index_add_(1, index, y.to(out.dtype))
+            start += count
+        for t0 in range(0, h * w, chunk_tokens):
+            part = out[:, t0 : t0 + chunk_tokens]
+            if self.version == 1:
+                part += self.mlp(self._norm(self.norm2, part)).to(out.dtype)
+            else:
+                part += self._norm(self.norm2, self.mlp(part)).to(out.dtype)
+        return out
+
     def forward(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        if self._runs_lean(x, x_size):
+            return self._forward_lean(x.float() if torch.is_autocast_enabled(x.device.type) else x, x_size)
         if torch.is_autocast_enabled(x.device.type):
             # half precision only inside the projections and attention: the residual stream and
             # the normalisations stay fp32, so long residual sums cannot overflow in fp16

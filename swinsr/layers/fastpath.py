@@ -19,6 +19,11 @@ import torch
 _fast_path = True
 _T = TypeVar("_T")
 
+#: Memory-lean inference (see :func:`lean_inference`): maps of at least ``min_tokens`` tokens per
+#: image run each Swin block ``chunk_tokens`` at a time. 65,536 = a 256 x 256 map: a 128 x 128 input
+#: keeps the one-call path, a 256-pixel tile plus its overlap is chunked.
+_lean = {"min_tokens": 65536, "chunk_tokens": 8192}
+
 
 def fast_path_enabled() -> bool:
     """Whether Swin blocks currently use the fast attention path."""
@@ -40,6 +45,34 @@ def plain_path() -> Iterator[None]:
         yield
     finally:
         set_fast_path(previous)
+
+
+def lean_settings() -> tuple[int, int]:
+    """``(min_tokens, chunk_tokens)`` of memory-lean inference (``min_tokens`` 0 = always)."""
+    return _lean["min_tokens"], _lean["chunk_tokens"]
+
+
+@contextlib.contextmanager
+def lean_inference(min_tokens: int | None = None, chunk_tokens: int | None = None) -> Iterator[None]:
+    """Context manager: change when and in what pieces Swin blocks run memory-lean.
+
+    Without gradients, a Swin block on a large map works window chunk by window chunk (gather,
+    norm, attention, projection, added into the output in place) and then MLP token chunk by
+    token chunk, so besides its input and output it holds only one chunk's projections instead
+    of several full-map tensors: a 328 x 328 tile of a 48-wide model peaks at about 2 feature maps
+    per block instead of 8. ``min_tokens=0`` makes every map lean (tests); a huge value disables it.
+    """
+    previous = dict(_lean)
+    if min_tokens is not None:
+        _lean["min_tokens"] = int(min_tokens)
+    if chunk_tokens is not None:
+        if chunk_tokens < 1:
+            raise ValueError(f"chunk_tokens must be positive, got {chunk_tokens}")
+        _lean["chunk_tokens"] = int(chunk_tokens)
+    try:
+        yield
+    finally:
+        _lean.update(previous)
 
 
 def caching_allowed() -> bool:
