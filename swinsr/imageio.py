@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .checkpoint import _atomic_write
 from .errors import ImageError
+from .pngstream import write_png
 
 #: Extensions read when a folder is given as input.
 READ_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -98,6 +99,9 @@ def _decode_16bit(data: bytes, path: Path) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
     elif arr.ndim == 3 and arr.shape[2] == 4:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[25] == 4:
+            # a gray + alpha PNG, which OpenCV expands to BGRA with B = G = R: back to gray + alpha
+            return np.ascontiguousarray(arr[:, :, [0, 3]])
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
     return arr
 
@@ -260,9 +264,22 @@ def write_image(path: str | os.PathLike, array: np.ndarray, *, quality: int = 95
     change (empty when nothing was lost).
     """
     p = Path(path)
-    data, notes = encode_image(array, output_format(p), quality=quality)
+    fmt = output_format(p)
+    if fmt == "PNG":
+        # PNG holds every layout and depth: encoded strip by strip straight into the file, so a
+        # huge image costs no second copy (Pillow would need 4 bytes/pixel plus the encoded bytes)
+        arr, notes = _normalise(array), []
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                write_png(f, arr)
+    else:
+        data, notes = encode_image(array, fmt, quality=quality)
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_bytes(data)
     try:
-        _atomic_write(p, lambda tmp: Path(tmp).write_bytes(data))
+        _atomic_write(p, write)
     except OSError as exc:
         raise ImageError(f"{p}: cannot write ({exc.strerror or exc})") from None
     return notes

@@ -31,7 +31,7 @@ def test_lossless_formats_keep_layout_and_bit_depth(tmp_path, ext, layout, dtype
     arr = rand(LAYOUT_SHAPES[layout], dtype)
     notes = write_image(tmp_path / f"x{ext}", arr)
     back = read_image(tmp_path / f"x{ext}")
-    if layout == "LA" and dtype == np.uint16:  # no writer for 16-bit gray + alpha: kept as 16-bit RGBA
+    if layout == "LA" and dtype == np.uint16 and ext == ".tif":  # no TIFF writer for 16-bit gray + alpha: RGBA
         assert back.layout == "RGBA" and back.bit_depth == 16 and notes
         assert np.array_equal(back.array[..., 0], arr[..., 0]) and np.array_equal(back.array[..., 3], arr[..., 1])
         return
@@ -174,21 +174,29 @@ def test_truncated_jpeg_is_an_image_error(tmp_path):
         read_image(tmp_path / "cut.jpg")
 
 
-def test_writes_are_atomic_and_leave_no_temp_files(tmp_path, monkeypatch):
-    target = tmp_path / "out.png"
+@pytest.mark.parametrize("ext", [".png", ".jpg"])  # PNG is encoded straight into the temp file, others from bytes
+def test_writes_are_atomic_and_leave_no_temp_files(tmp_path, monkeypatch, ext):
+    import swinsr.imageio
+
+    target = tmp_path / f"out{ext}"
     write_image(target, rand((4, 4, 3)))
     before = target.read_bytes()
 
-    def failing_write(self, data):
+    def failing_bytes(self, data):
         Path(self).write_text("partial")  # a crash half-way through writing the temp file
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    def failing_png(stream, array, **kw):
+        stream.write(b"\x89PNG partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", failing_bytes)
+    monkeypatch.setattr(swinsr.imageio, "write_png", failing_png)
     with pytest.raises(ImageError, match="No space left"):
         write_image(target, rand((4, 4, 3)))
     monkeypatch.undo()
     assert target.read_bytes() == before  # the old file is intact
-    assert sorted(os.listdir(tmp_path)) == ["out.png"]  # no temp leftovers
+    assert sorted(os.listdir(tmp_path)) == [f"out{ext}"]  # no temp leftovers
 
 
 def test_unknown_output_extension_is_refused(tmp_path):
