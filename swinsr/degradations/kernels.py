@@ -17,7 +17,6 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import special
 
 #: Kernel family names accepted in ``kernel_list`` (the six Real-ESRGAN implements).
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
@@ -86,6 +85,8 @@ def circular_lowpass_kernel(cutoff: float, kernel_size: int, pad_to: int = 0) ->
     r = np.sqrt(np.sum(grid**2, axis=-1))
     centre = kernel_size // 2
     r[centre, centre] = 1.0  # placeholder, replaced by the limit below (avoids a 0/0 warning)
+    from scipy import special  # here, not at module level: every `swinsr` import would pay ~17 MB for it
+
     kernel = cutoff * special.j1(cutoff * r) / (2 * np.pi * r)
     kernel[centre, centre] = cutoff**2 / (4 * np.pi)
     kernel = _normalised(kernel)
