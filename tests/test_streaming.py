@@ -160,12 +160,12 @@ def test_an_output_that_cannot_fit_is_refused_before_any_work(model, monkeypatch
     calls = []
     up = Upscaler(model, tile=16, tile_overlap=8)
     monkeypatch.setattr(up, "_forward", lambda x: calls.append(x) or x)
-    monkeypatch.setattr(streaming, "available_memory", lambda: 50 * 2**20)
+    monkeypatch.setattr(streaming, "available_memory", lambda: 30 * 2**20)
     with pytest.raises(ImageError) as err:
         up.upscale(np.zeros((2048, 1536, 3), np.uint8))  # x2: 36 MiB output + its working memory
     message = str(err.value)
     assert "\n" not in message and not calls
-    for part in ("needs about", "36 MB output image", "only 50 MB is available", "--outscale", "--tile"):
+    for part in ("needs about", "36 MB output image", "only 30 MB is available", "--outscale", "--tile"):
         assert part in message
     up = Upscaler(model, tile=16, tile_overlap=8)
     assert up.upscale(np.zeros((24, 24, 3), np.uint8)).shape == (48, 48, 3)  # a small image still runs
@@ -218,3 +218,30 @@ def test_glibc_memory_calls_apply_on_glibc():
         assert streaming.trim_freed_memory()
     else:
         assert streaming.trim_freed_memory() in (True, False)
+
+
+def test_uint8_tiles_are_converted_as_cut_and_equal_the_float_input_bitwise(model):
+    arr = rand((50, 61, 3), np.uint8)
+    as_int = torch.from_numpy(arr).permute(2, 0, 1)[None]  # a view, as the Upscaler passes it
+    as_float = array_to_tensor(arr)
+    outs = []
+    for x in (as_int, as_float):
+        blocks: list[torch.Tensor] = []
+        with torch.no_grad():
+            # several tile rows: the full-width buffer is reused between carry and bottom
+            tiled_bands(model, x, lambda i, r, c, b: blocks.append(b.clone()), scale=2, tile=16, overlap=8, align=8)
+        outs.append(torch.cat([b.flatten() for b in blocks]))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_streamed_8bit_upscale_never_builds_a_float_input_image(model, monkeypatch):
+    import swinsr.inference.upscaler as upscaler_module
+
+    def refuse(arr):
+        raise AssertionError(f"float copy of the whole {arr.shape} input")
+
+    up = Upscaler(model, tile=16, tile_overlap=8)
+    arr = rand((41, 57, 3), np.uint8)
+    expected = float_path(up, arr)
+    monkeypatch.setattr(upscaler_module, "array_to_tensor", refuse)
+    assert levels(up.upscale(arr), expected) <= 1.0

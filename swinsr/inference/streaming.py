@@ -47,13 +47,20 @@ class ArrayWriter:
         self.c0 = c0
         self.pixels_written = 0
 
+    #: values quantised at a time (4 MB of float): the temporaries stay small whatever the block
+    #: size, and the steps stay few (each op has a fixed cost, large when the cores are busy)
+    STEP_VALUES = 2**20
+
     def __call__(self, row0: int, col0: int, block: torch.Tensor) -> None:
         dtype = self.out.dtype
-        img = block.clamp(0, 1)
-        if dtype in _INT_MAX:
-            img = img.mul_(_INT_MAX[dtype]).round_().to(torch.uint8 if dtype == np.uint8 else torch.int32)
-        _, rows, cols = img.shape
-        self.out[row0 : row0 + rows, col0 : col0 + cols, self.c0 : self.c0 + img.shape[0]] = img.permute(1, 2, 0).numpy()
+        channels, rows, cols = block.shape
+        step = max(1, self.STEP_VALUES // max(1, channels * cols))
+        for r in range(0, rows, step):
+            img = block[:, r : r + step].clamp(0, 1)
+            if dtype in _INT_MAX:
+                img = img.mul_(_INT_MAX[dtype]).round_().to(torch.uint8 if dtype == np.uint8 else torch.int32)
+            top = row0 + r
+            self.out[top : top + img.shape[1], col0 : col0 + cols, self.c0 : self.c0 + channels] = img.permute(1, 2, 0).numpy()
         self.pixels_written += rows * cols
 
     def rows(self, row0: int, band: torch.Tensor) -> None:

@@ -178,6 +178,9 @@ def tiled_bands(
     with the next tile row (about ``(2*overlap + align) * scale`` rows). Memory therefore does
     not grow with the image: the caller writes blocks straight into a uint8 image.
     Consecutive tiles of equal shape in a tile row share a device batch of up to ``batch_size``.
+    ``x`` may also be a uint8 image (values 0-255): each tile is then converted to float in
+    [0, 1] as it is cut, so the image never exists in float32 (4x its size) at all. Emitted
+    blocks are views the sink may keep but must not write into.
     """
     check_tile_args(tile, overlap)
     device = device or x.device
@@ -210,21 +213,32 @@ def tiled_bands(
             r0, r1 = r.start * scale, r.stop * scale
             fin = rows[i + 1].start * scale if i + 1 < len(rows) else r1  # rows < fin are final after this row
             bottom: torch.Tensor | None = None  # rows [fin, r1), full width: carried to the next tile row
+            bottom_end = 0  # columns of bottom initialised so far (it may reuse carry's memory)
             win: torch.Tensor | None = None  # rows [r0, fin), columns [win0, win0 + win width)
             win0 = 0
             for chunk in chunks:
                 crops = torch.stack([xp[bi, :, r.start : r.stop, cols[j].start : cols[j].stop] for j in chunk])
+                if crops.dtype == torch.uint8:
+                    crops = crops.float().div_(255.0)  # the same float32 division as array_to_tensor
                 with torch.no_grad():
                     y = forward(crops.to(device)).float().cpu()
                 if bottom is None:
-                    bottom = torch.zeros(y.shape[1], r1 - fin, width)
-                    if carry is not None and carry.shape[1] > fin - r0:
-                        bottom[:, : carry.shape[1] - (fin - r0)] += carry[:, fin - r0 :]
+                    if carry is not None and tuple(carry.shape[:2]) == (y.shape[1], r1 - fin) and carry.shape[1] <= fin - r0:
+                        # one full-width buffer for both: carry columns are dead once the window
+                        # has taken them, and bottom columns are zeroed just before first use
+                        bottom, bottom_end = carry, 0
+                    else:
+                        bottom, bottom_end = torch.zeros(y.shape[1], r1 - fin, width), width
+                        if carry is not None and carry.shape[1] > fin - r0:
+                            bottom[:, : carry.shape[1] - (fin - r0)] += carry[:, fin - r0 :]
                 for j, t in zip(chunk, y):
                     c0, c1 = cols[j].start * scale, cols[j].stop * scale
                     # weighted in place (y is this call's own output): no tile-sized temporaries
                     t.mul_(row_w[i][:, None]).mul_(col_w[j])
                     win = _extend_window(win, win0, c1, t.shape[0], fin - r0, carry)
+                    if bottom_end < c1:  # carry columns < c1 are in the window now
+                        bottom[:, :, bottom_end:c1] = 0
+                        bottom_end = c1
                     win[:, :, c0 - win0 : c1 - win0] += t[:, : fin - r0]
                     bottom[:, :, c0:c1] += t[:, fin - r0 :]
                 done += len(chunk)
@@ -236,8 +250,10 @@ def tiled_bands(
                 if final_c > win0 and win is not None:
                     rows_out, cols_out = min(fin, out_h) - r0, min(final_c, out_w) - win0
                     if rows_out > 0 and cols_out > 0:
-                        block = win[:, :rows_out, :cols_out] / row_total[r0 : r0 + rows_out, None]
-                        emit(bi, r0, win0, block.div_(col_total[win0 : win0 + cols_out]))
+                        # normalised in place: these columns are final and leave the window below
+                        block = win[:, :rows_out, :cols_out]
+                        block.div_(row_total[r0 : r0 + rows_out, None]).div_(col_total[win0 : win0 + cols_out])
+                        emit(bi, r0, win0, block)
                     win = win[:, :, final_c - win0 :].clone()  # a copy: the emitted columns are freed
                     win0 = final_c
             carry = bottom

@@ -256,6 +256,8 @@ class Upscaler:
             self.last_tile = tile
             try:
                 if tile is None:
+                    if x.dtype == torch.uint8:  # an 8-bit streamed input (see _upscale_streamed)
+                        x = x.float().div_(255.0)
                     with torch.no_grad():
                         y = self._forward_any_channels(x.to(self.device)).cpu()
                     if progress is not None:
@@ -328,23 +330,28 @@ class Upscaler:
         """
         arr = _as_array(image)
         h, w = arr.shape[:2]
-        x = array_to_tensor(arr)
         final = output_size(h, w, outscale) if outscale is not None else (h * self.scale, w * self.scale)
         tile = self._pick_tile(h, w)
         self._check_memory(arr, final, tile)
         if tile is None:
             # whole image at once: the model output is one float tensor anyway
-            out = self.upscale_tensor(x, progress=progress)
+            out = self.upscale_tensor(array_to_tensor(arr), progress=progress)
             if outscale is not None:
                 out = resize_antialiased(out, final)
             return tensor_to_array(out, arr.dtype, squeeze_channel=arr.ndim == 2)
-        return self._upscale_streamed(x, arr, final, progress)
+        return self._upscale_streamed(arr, final, progress)
 
-    def _upscale_streamed(
-        self, x: torch.Tensor, arr: np.ndarray, final: tuple[int, int], progress: Progress | None
-    ) -> np.ndarray:
-        """Tiled upscale written band by band into the final-dtype array (no float32 output image)."""
+    def _upscale_streamed(self, arr: np.ndarray, final: tuple[int, int], progress: Progress | None) -> np.ndarray:
+        """Tiled upscale written band by band into the final-dtype array (no float32 output image).
+
+        An 8-bit input stays 8-bit: tiles are converted to float as they are cut (a (1, C, H, W)
+        view of the array, no copy), so neither the input nor the output exists in float32.
+        """
         h, w = arr.shape[:2]
+        if arr.dtype == np.uint8:
+            x = torch.from_numpy(arr if arr.ndim == 3 else arr[:, :, None]).permute(2, 0, 1)[None]
+        else:
+            x = array_to_tensor(arr)
         channels = x.shape[1]
         out = np.empty((*final, channels), dtype=arr.dtype)
         model_size = (h * self.scale, w * self.scale)
@@ -360,7 +367,7 @@ class Upscaler:
         color_channels = channels - 1 if channels in (2, 4) else channels
         self._process(x[:, :color_channels], progress, sink=sink_for(0))
         if channels in (2, 4):
-            alpha = x[:, -1:]
+            alpha = x[:, -1:] if x.is_floating_point() else x[:, -1:].float().div_(255.0)
             if self.alpha == "bicubic":
                 emit = sink_for(channels - 1)()
                 bicubic_bands(alpha[0], self.scale, lambda row0, band: emit(0, row0, 0, band))
@@ -387,7 +394,8 @@ class Upscaler:
             side = tile + 2 * self.tile_overlap + 2 * self.window_size
             wp = -(-w // self.window_size) * self.window_size
             shared_rows = (2 * self.tile_overlap + 2 * self.window_size) * self.scale
-            working = 2 * float_in + 3 * channels * 4.0 * (side * self.scale) ** 2
+            streamed_in = 0.0 if arr.dtype == np.uint8 else 2 * float_in  # uint8 is converted tile by tile
+            working = streamed_in + 3 * channels * 4.0 * (side * self.scale) ** 2
             working += 2 * channels * 4.0 * shared_rows * wp * self.scale
             if final != model_size:
                 working += 2 * channels * 4.0 * side * self.scale * wp * self.scale
