@@ -21,9 +21,9 @@ def _count_lean(monkeypatch) -> list[int]:
     calls = [0]
     original = SwinBlock._forward_lean
 
-    def counted(self, *args):
+    def counted(self, *args, **kwargs):
         calls[0] += 1
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SwinBlock, "_forward_lean", counted)
     return calls
@@ -46,6 +46,19 @@ def test_lean_model_equals_one_call_path_in_float64(arch, chunk, monkeypatch):
         with torch.no_grad():
             plain = model(x)
     assert (lean - plain).abs().max().item() < 1e-12
+
+
+def test_stage_updates_only_its_own_intermediates_in_place():
+    model = _tiny("swinir").double()
+    stage = model.layers[0].residual_group
+    x = torch.randn(1, 64, 16, dtype=torch.float64)
+    before = x.clone()
+    with torch.no_grad():
+        whole, _ = stage(x, (8, 8))
+        with lean_inference(min_tokens=0, chunk_tokens=16):
+            lean, _ = stage(x, (8, 8))
+    assert torch.equal(x, before)  # the stage's input is the group's residual: never written
+    assert (lean - whole).abs().max().item() < 1e-12
 
 
 def test_lean_block_does_not_write_into_its_input():

@@ -126,20 +126,22 @@ class SwinBlock(nn.Module):
             and w % self.window_size == 0  # padded maps pad the *normed* tokens: the one-call path
         )
 
-    def _forward_lean(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+    def _forward_lean(self, x: torch.Tensor, x_size: Size, in_place: bool = False) -> torch.Tensor:
         """The block's forward without gradients, window chunk by window chunk, then token chunk by token chunk.
 
         Each token belongs to exactly one window, so a chunk's attention output can be added into
         the output in place (``index_add_`` at the chunk's token positions) without changing what
         any other chunk reads; the norms are per token, so norm(gather(x)) == gather(norm(x)).
         Same operations as :meth:`forward`, so the same values up to GEMM blocking.
+        ``in_place=True`` updates ``x`` itself (for a caller that holds no other reference to it).
         """
         h, w = x_size
         b, _, c = x.shape
         ws, shift, n = self.window_size, self.shift_size, self.window_size**2
         _, chunk_tokens = lean_settings()
         order, _ = window_gather_indices(h, w, ws, shift, x.device, crop=(h, w), grouped=True)
-        out = x.clone()  # never written into the input: the caller may still hold it (group residuals)
+        # not written into the input unless allowed: the caller may still hold it (group residuals)
+        out = x if in_place else x.clone()
         step = max(1, chunk_tokens // n)
         start = 0
         for group, count in enumerate(window_group_sizes(h, w, ws, shift)):
@@ -253,9 +255,12 @@ class SwinStage(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor, x_size: Size) -> tuple[torch.Tensor, Size]:
-        for blk in self.blocks:
+        for i, blk in enumerate(self.blocks):
             if self.use_checkpoint and self.training and torch.is_grad_enabled():
                 x = torch.utils.checkpoint.checkpoint(blk, x, x_size, use_reentrant=False)
+            elif i > 0 and type(blk).forward is SwinBlock.forward and blk._runs_lean(x, x_size):
+                # x is the previous block's own output, held nowhere else: one feature map saved
+                x = blk._forward_lean(x, x_size, in_place=True)
             else:
                 x = blk(x, x_size)
         if self.downsample is not None:

@@ -43,7 +43,8 @@ class RSTB(nn.Module):
             y, _ = self.patch_embed(y)
         else:
             y = y.flatten(2).transpose(1, 2)
-        return y + x
+        # without gradients the conv's fresh output takes the skip in place: one feature map less
+        return y + x if torch.is_grad_enabled() else y.add_(x)
 
 
 class SwinSRBase(SRModel):
@@ -231,7 +232,8 @@ class SwinSRBase(SRModel):
                 bicubic = F.interpolate(x, size=(h * self.scale, w * self.scale), mode="bicubic", align_corners=False)
                 bicubic = self.conv_bicubic(bicubic)
             x = self.conv_first(x)
-            x = self.conv_after_body(self.forward_features(x)) + x
+            body = self.conv_after_body(self.forward_features(x))
+            x = body + x if torch.is_grad_enabled() else body.add_(x)  # in place: a fresh conv output
             if up == "pixelshuffle":
                 x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
             elif up == "pixelshuffledirect":
@@ -248,7 +250,7 @@ class SwinSRBase(SRModel):
                 x = self.upsample(self.conv_after_aux(aux))
                 x = self.conv_last(x[:, :, : h * self.scale, : w * self.scale] + bicubic)
                 aux = aux / self.img_range + mean
-        x = x / self.img_range + mean
+        x = x / self.img_range + mean if torch.is_grad_enabled() else x.div_(self.img_range).add_(mean)
         x = x[:, :, : h * self.scale, : w * self.scale].contiguous()
         return (x, aux.contiguous()) if aux is not None else x
 
