@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import cv2
+from ._lazy import cv2
 import numpy as np
 import torch
 

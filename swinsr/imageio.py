@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
+from ._lazy import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 

@@ -23,7 +23,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
+from ._lazy import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import cv2
+from ._lazy import cv2
 import numpy as np
 import torch
 

@@ -245,3 +245,35 @@ def test_streamed_8bit_upscale_never_builds_a_float_input_image(model, monkeypat
     expected = float_path(up, arr)
     monkeypatch.setattr(upscaler_module, "array_to_tensor", refuse)
     assert levels(up.upscale(arr), expected) <= 1.0
+
+
+def test_trimmed_stages_trims_after_each_stage_and_leaves_outputs_alone(model, monkeypatch):
+    calls = []
+    monkeypatch.setattr(streaming, "trim_freed_memory", lambda: calls.append(1) or True)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        plain = model(x)
+        with streaming.trimmed_stages(model):
+            trimmed = model(x)
+        stages = sum(len(c) for c in model.children() if isinstance(c, torch.nn.ModuleList))
+        assert stages > 0 and len(calls) == stages
+        model(x)  # hooks are removed afterwards
+    assert len(calls) == stages
+    assert torch.equal(plain, trimmed)
+
+
+def test_cli_import_leaves_opencv_unloaded():
+    # the upscale path never needs OpenCV (~16 MB resident); modules import it lazily (swinsr._lazy)
+    import subprocess
+    import sys
+
+    code = "import sys, swinsr.cli; sys.exit('cv2' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_lazy_module_loads_on_first_use():
+    from swinsr._lazy import LazyModule
+
+    lazy = LazyModule("json")
+    assert "not loaded" in repr(lazy)
+    assert lazy.dumps([1]) == "[1]" and "loaded" in repr(lazy)

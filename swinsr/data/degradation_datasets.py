@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import cv2
+from .._lazy import cv2
 import numpy as np
 import torch
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-import cv2
+from .._lazy import cv2
 import numpy as np
 import torch
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
+from .._lazy import cv2
 import numpy as np
 import torch
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
+from .._lazy import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F

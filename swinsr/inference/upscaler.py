@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +27,7 @@ from .streaming import (
     check_memory,
     return_freed_memory,
     trim_freed_memory,
+    trimmed_stages,
 )
 from .tiling import (
     CPU_TILE_BUDGET_BYTES,
@@ -279,7 +282,9 @@ class Upscaler:
                 )
                 if sink is None:
                     return tiled_forward(self._forward_any_channels, x, **options)
-                tiled_bands(self._forward_trimmed, x, sink(), **options)
+                stages = trimmed_stages(self.model) if self.device.type == "cpu" else contextlib.nullcontext()
+                with stages:
+                    tiled_bands(self._forward_trimmed, x, sink(), **options)
                 return None
             except Exception as exc:
                 if not is_out_of_memory(exc):
