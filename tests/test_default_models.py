@@ -49,6 +49,17 @@ def test_default_beats_bicubic_on_set5(shared, scale):
     assert model_row["psnr_y"] == pytest.approx(recorded, abs=0.01)
 
 
+@pytest.mark.slow
+def test_real_world_default_meets_its_target_on_set14_realx4(shared):
+    # issue 11: at least 0.6 dB PSNR-Y above bicubic on the Real-ESRGAN-degraded Set14
+    data = [shared / "data" / "Set14_realx4"]
+    (model_row,) = run_benchmark("swinsr-real-x4", data, 4, lr_dir="LR_realesrgan", device="cpu").results
+    (bicubic_row,) = run_benchmark("bicubic", data, 4, lr_dir="LR_realesrgan").results
+    assert model_row["psnr_y"] >= bicubic_row["psnr_y"] + 0.6
+    recorded = next(m for m in list_models() if m.name == "swinsr-real-x4").metrics["Set14_realx4"]["psnr_y"]
+    assert model_row["psnr_y"] == pytest.approx(recorded, abs=0.01)
+
+
 def test_upscale_cli_uses_the_default(tmp_path):
     import numpy as np
 
