@@ -71,6 +71,67 @@ def filter_rows(rows: np.ndarray, above: np.ndarray, bpp: int) -> np.ndarray:
     return out
 
 
+class PngWriter:
+    """Writes a PNG of a known size row band by row band: :meth:`write_rows` as rows become final, then :meth:`finish`.
+
+    ``channels`` 1-4 (gray, gray + alpha, RGB, RGBA); ``dtype`` uint8 or uint16. Rows arrive as
+    ``(n, width)`` or ``(n, width, channels)`` arrays, top to bottom; nothing but the current strip
+    and the row above it is kept.
+    """
+
+    def __init__(
+        self, stream: BinaryIO, width: int, height: int, channels: int, dtype: np.dtype, *, compress_level: int = 6
+    ) -> None:
+        dtype = np.dtype(dtype)
+        if channels not in COLOR_TYPES or dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"cannot write {channels}-channel {dtype} images as PNG")
+        if height < 1 or width < 1:
+            raise ValueError(f"cannot write an empty image ({width}x{height}) as PNG")
+        self.stream, self.width, self.height, self.channels, self.dtype = stream, width, height, channels, dtype
+        depth = 16 if dtype == np.uint16 else 8
+        self.bpp = channels * depth // 8
+        self.row_bytes = width * self.bpp
+        self.rows_written = 0
+        self._deflate = zlib.compressobj(compress_level)
+        self._pending = bytearray()
+        self._above = np.zeros(self.row_bytes, dtype=np.uint8)
+        stream.write(PNG_SIGNATURE)
+        stream.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, COLOR_TYPES[channels], 0, 0, 0)))
+
+    def _emit(self, data: bytes, final: bool = False) -> None:
+        self._pending.extend(data)
+        while len(self._pending) >= IDAT_BYTES or (final and self._pending):
+            self.stream.write(_chunk(b"IDAT", bytes(self._pending[:IDAT_BYTES])))
+            del self._pending[:IDAT_BYTES]
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (the next rows of the image, top to bottom)."""
+        arr = np.asarray(rows)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.shape[1:] != (self.width, self.channels) or arr.dtype != self.dtype:
+            raise ValueError(f"rows of shape {arr.shape} / {arr.dtype} do not fit a {self.width}-wide "
+                             f"{self.channels}-channel {self.dtype} PNG")
+        if self.rows_written + arr.shape[0] > self.height:
+            raise ValueError(f"more rows than the PNG's height {self.height}")
+        step = max(1, STRIP_BYTES // self.row_bytes)
+        for r0 in range(0, arr.shape[0], step):
+            strip = arr[r0 : r0 + step]
+            if self.dtype == np.uint16:
+                strip = strip.astype(">u2")
+            raw = np.ascontiguousarray(strip).view(np.uint8).reshape(-1, self.row_bytes)
+            self._emit(self._deflate.compress(filter_rows(raw, self._above, self.bpp).tobytes()))
+            self._above = raw[-1].copy()
+        self.rows_written += arr.shape[0]
+
+    def finish(self) -> None:
+        """End the file (every row must have been written)."""
+        if self.rows_written != self.height:
+            raise ValueError(f"PNG incomplete: {self.rows_written} of {self.height} rows written")
+        self._emit(self._deflate.flush(), final=True)
+        self.stream.write(_chunk(b"IEND", b""))
+
+
 def write_png(stream: BinaryIO, array: np.ndarray, *, compress_level: int = 6) -> None:
     """Write ``array`` (``(H, W)`` or ``(H, W, 1-4)``, uint8 or uint16) to ``stream`` as a PNG, strip by strip."""
     arr = np.asarray(array)
@@ -78,31 +139,6 @@ def write_png(stream: BinaryIO, array: np.ndarray, *, compress_level: int = 6) -
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in COLOR_TYPES or arr.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"cannot write an array of shape {arr.shape} and dtype {arr.dtype} as PNG")
-    height, width, channels = arr.shape
-    if height < 1 or width < 1:
-        raise ValueError(f"cannot write an empty image ({width}x{height}) as PNG")
-    depth = 16 if arr.dtype == np.uint16 else 8
-    bpp = channels * depth // 8
-    row_bytes = width * bpp
-    stream.write(PNG_SIGNATURE)
-    stream.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, COLOR_TYPES[channels], 0, 0, 0)))
-    deflate = zlib.compressobj(compress_level)
-    pending = bytearray()
-
-    def emit(data: bytes, final: bool = False) -> None:
-        pending.extend(data)
-        while len(pending) >= IDAT_BYTES or (final and pending):
-            stream.write(_chunk(b"IDAT", bytes(pending[:IDAT_BYTES])))
-            del pending[:IDAT_BYTES]
-
-    above = np.zeros(row_bytes, dtype=np.uint8)
-    step = max(1, STRIP_BYTES // row_bytes)
-    for r0 in range(0, height, step):
-        strip = arr[r0 : r0 + step]
-        if depth == 16:
-            strip = strip.astype(">u2")
-        rows = np.ascontiguousarray(strip).view(np.uint8).reshape(-1, row_bytes)
-        emit(deflate.compress(filter_rows(rows, above, bpp).tobytes()))
-        above = rows[-1].copy()
-    emit(deflate.flush(), final=True)
-    stream.write(_chunk(b"IEND", b""))
+    writer = PngWriter(stream, arr.shape[1], arr.shape[0], arr.shape[2], arr.dtype, compress_level=compress_level)
+    writer.write_rows(arr)
+    writer.finish()

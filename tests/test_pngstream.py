@@ -98,3 +98,21 @@ def test_every_filter_reconstructs():
 def test_bad_arrays_are_refused(bad):
     with pytest.raises(ValueError, match="PNG"):
         _encode(bad)
+
+
+def test_writer_takes_rows_band_by_band_and_checks_them():
+    arr = _natural(30, 20, 3)
+    buf = io.BytesIO()
+    writer = pngstream.PngWriter(buf, 20, 30, 3, np.uint8)
+    for r0 in (0, 7, 19):  # uneven bands
+        writer.write_rows(arr[r0 : {0: 7, 7: 19, 19: 30}[r0]])
+    writer.finish()
+    assert buf.getvalue() == _encode(arr)  # the same bytes as one call
+    short = pngstream.PngWriter(io.BytesIO(), 20, 30, 3, np.uint8)
+    with pytest.raises(ValueError, match="do not fit"):
+        short.write_rows(arr[:, :10])
+    short.write_rows(arr[:29])
+    with pytest.raises(ValueError, match="incomplete"):
+        short.finish()
+    with pytest.raises(ValueError, match="more rows"):
+        short.write_rows(arr[:2])

@@ -277,3 +277,74 @@ def test_lazy_module_loads_on_first_use():
     lazy = LazyModule("json")
     assert "not loaded" in repr(lazy)
     assert lazy.dumps([1]) == "[1]" and "loaded" in repr(lazy)
+
+
+@pytest.mark.parametrize("shape,dtype,outscale,name", [
+    ((41, 57, 3), np.uint8, None, "a.png"), ((41, 57), np.uint8, None, "a.png"), ((33, 30, 3), np.uint16, None, "a.png"),
+    ((37, 45, 3), np.uint8, 1.5, "a.png"), ((35, 42, 4), np.uint8, None, "a.png"), ((41, 57, 3), np.uint8, None, "a.jpg"),
+])
+def test_upscale_file_writes_what_upscale_then_write_image_writes(model, tmp_path, shape, dtype, outscale, name):
+    from swinsr.imageio import read_image, write_image
+
+    up = Upscaler(model, tile=16, tile_overlap=8)
+    arr = rand(shape, dtype)
+    up.upscale_file(arr, tmp_path / name, outscale=outscale)
+    write_image(tmp_path / f"expected_{name}", up.upscale(arr, outscale=outscale))
+    assert np.array_equal(read_image(tmp_path / name).array, read_image(tmp_path / f"expected_{name}").array)
+
+
+def test_upscale_file_streams_png_rows_without_the_output_image(model, tmp_path, monkeypatch):
+    up = Upscaler(model, tile=16, tile_overlap=8)
+    arr = rand((41, 57, 3))
+    expected = up.upscale(arr)
+    bands: list[int] = []
+    original = streaming.RowBands.__call__
+
+    def spy(self, row0, col0, block):
+        bands.append(block.shape[1])
+        return original(self, row0, col0, block)
+
+    monkeypatch.setattr(Upscaler, "upscale", lambda *a, **k: pytest.fail("PNG output must not build the image"))
+    monkeypatch.setattr(streaming.RowBands, "__call__", spy)
+    up.upscale_file(arr, tmp_path / "out.png")
+    from swinsr.imageio import read_image
+
+    assert np.array_equal(read_image(tmp_path / "out.png").array, expected)
+    assert max(bands) < expected.shape[0]  # handed over band by band, never the whole image
+
+
+def test_upscale_file_restarts_the_file_after_an_out_of_memory_retry(model, tmp_path, monkeypatch):
+    from swinsr.imageio import read_image
+
+    arr = rand((70, 66, 3))
+    expected = Upscaler(model, tile=16, tile_overlap=8).upscale(arr)  # the tile the retry ends with
+    up = Upscaler(model, tile=24, tile_overlap=8)
+    calls = [0]
+    original = up._forward_trimmed
+
+    def flaky(x):
+        calls[0] += 1
+        if calls[0] == 5:  # after some rows are already in the file
+            raise torch.OutOfMemoryError("CPU out of memory (test)")
+        return original(x)
+
+    monkeypatch.setattr(up, "_forward_trimmed", flaky)
+    up.upscale_file(arr, tmp_path / "out.png")
+    assert up.last_tile == 16 and calls[0] > 5
+    assert np.array_equal(read_image(tmp_path / "out.png").array, expected)
+
+
+def test_upscale_file_write_failure_keeps_the_old_file_and_leaves_no_temp(model, tmp_path, monkeypatch):
+    from swinsr import pngstream
+
+    up = Upscaler(model, tile=16, tile_overlap=8)
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+
+    def full(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pngstream.PngWriter, "finish", full)
+    with pytest.raises(ImageError, match="No space left"):
+        up.upscale_file(rand((41, 57, 3)), target)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]

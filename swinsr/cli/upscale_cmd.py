@@ -97,7 +97,7 @@ def run_image_batch(
     remark: str = "",
 ) -> None:
     """Expand inputs, plan outputs, run the upscaler on each image, print the summary, exit 0/1."""
-    from ..imageio import read_image, write_image
+    from ..imageio import read_image
     from ..inference.batch import collect_inputs, drop_previous_outputs, plan_jobs, run_jobs, summary_line
 
     found, missing, multi = collect_inputs(inputs, recursive=recursive)
@@ -112,10 +112,12 @@ def run_image_batch(
     def process(job, on_tiles) -> list[str]:
         image = read_image(job.source)
         try:
-            result = upscaler.upscale(image.array, outscale=outscale, progress=on_tiles)  # type: ignore[attr-defined]
+            # PNG output is streamed into the file band by band (the output never exists in memory)
+            return upscaler.upscale_file(image.array, job.output, outscale=outscale, progress=on_tiles)  # type: ignore[attr-defined]
         except ImageError as exc:  # e.g. an output too large for memory: name the file
+            if str(exc).startswith(str(job.output)):  # a write error already names the output
+                raise
             raise ImageError(f"{job.source}: {exc}") from None
-        return write_image(job.output, result)
 
     result = run_jobs(jobs, process, console=err_console, quiet=quiet, debug=_debug(ctx))
     if not quiet:

@@ -69,6 +69,41 @@ class ArrayWriter:
         self(row0, 0, band)
 
 
+class RowBands:
+    """Turns the blocks of :func:`~swinsr.inference.tiling.tiled_bands` into finished rows for ``on_rows``.
+
+    The blocks of one tile row share their rows and arrive left to right, tile rows top to bottom,
+    so a band of rows is final as soon as its last block arrives: it is quantised into one
+    ``(rows, width, channels)`` array of the output dtype and handed over whole (e.g. to a
+    :class:`~swinsr.pngstream.PngWriter`). Only that band is ever held, never the output image.
+    Also a :data:`RowSink` (:meth:`rows`) for the ``--outscale`` resizer.
+    """
+
+    def __init__(self, width: int, channels: int, dtype: np.dtype, on_rows: Callable[[np.ndarray], None]) -> None:
+        self.width, self.channels, self.dtype, self.on_rows = width, channels, np.dtype(dtype), on_rows
+        self.band: np.ndarray | None = None
+        self.band_row0 = 0
+        self.next_row = 0
+
+    def __call__(self, row0: int, col0: int, block: torch.Tensor) -> None:
+        if self.band is None:
+            if row0 != self.next_row:
+                raise RuntimeError(f"rows must arrive in order: expected row {self.next_row}, got {row0}")
+            self.band = np.empty((block.shape[1], self.width, self.channels), dtype=self.dtype)
+            self.band_row0 = row0
+        elif row0 != self.band_row0:
+            raise RuntimeError(f"row band {self.band_row0} is incomplete when row {row0} arrives")
+        ArrayWriter(self.band)(0, col0, block)
+        if col0 + block.shape[-1] >= self.width:
+            band, self.band = self.band, None
+            self.next_row = self.band_row0 + band.shape[0]
+            self.on_rows(band)
+
+    def rows(self, row0: int, band: torch.Tensor) -> None:
+        """Whole rows (a :data:`RowSink`)."""
+        self(row0, 0, band)
+
+
 class RowAssembler:
     """Collects the blocks of a row band (same rows, left to right) into whole rows for a :data:`RowSink`.
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..archs.contract import model_contract
-from ..errors import OptionError
+from ..errors import ImageError, OptionError
 from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
 from .ensemble import self_ensemble
 from .precision import autocast, resolve_device, resolve_precision
@@ -21,6 +21,7 @@ from .streaming import (
     ArrayWriter,
     BandResizer,
     RowAssembler,
+    RowBands,
     Sink,
     bicubic_bands,
     check_memory,
@@ -352,10 +353,7 @@ class Upscaler:
         view of the array, no copy), so neither the input nor the output exists in float32.
         """
         h, w = arr.shape[:2]
-        if arr.dtype == np.uint8:
-            x = torch.from_numpy(arr if arr.ndim == 3 else arr[:, :, None]).permute(2, 0, 1)[None]
-        else:
-            x = array_to_tensor(arr)
+        x = _streamed_input(arr)
         channels = x.shape[1]
         out = np.empty((*final, channels), dtype=arr.dtype)
         model_size = (h * self.scale, w * self.scale)
@@ -379,11 +377,65 @@ class Upscaler:
                 self._process(alpha, None, sink=sink_for(channels - 1))
         return out[:, :, 0] if arr.ndim == 2 else out
 
-    def _check_memory(self, arr: np.ndarray, final: tuple[int, int], tile: int | None) -> None:
-        """Refuse an image whose output and working memory cannot fit in available CPU memory."""
+    def upscale_file(
+        self, image: Any, path: str | Path, *, outscale: float | None = None, progress: Progress | None = None
+    ) -> list[str]:
+        """Upscale one image and write it to ``path`` atomically; returns notes on what the format changed.
+
+        A PNG of an image without alpha is streamed: each band of rows goes into the file as soon as
+        its tiles are blended, so the output image never exists in memory (a 2048x1536 photo x4:
+        one ~25 MB band instead of the 151 MB image). Anything else is :meth:`upscale` followed by
+        :func:`swinsr.imageio.write_image`; both give the same file contents.
+        """
+        from ..checkpoint import _atomic_write
+        from ..imageio import output_format, write_image
+        from ..pngstream import PngWriter
+
+        arr = _as_array(image)
+        p = Path(path)
         h, w = arr.shape[:2]
         channels = 1 if arr.ndim == 2 else arr.shape[2]
-        output = final[0] * final[1] * channels * arr.dtype.itemsize
+        final = output_size(h, w, outscale) if outscale is not None else (h * self.scale, w * self.scale)
+        tile = self._pick_tile(h, w)
+        if output_format(p) != "PNG" or channels not in (1, 3) or tile is None or arr.dtype not in (np.uint8, np.uint16):
+            return write_image(p, self.upscale(arr, outscale=outscale, progress=progress))
+        band_rows = (tile + 2 * self.tile_overlap + 2 * self.window_size) * self.scale * final[0] / (h * self.scale)
+        self._check_memory(arr, final, tile, output_bytes=band_rows * final[1] * channels * arr.dtype.itemsize)
+        x = _streamed_input(arr)
+        model_size = (h * self.scale, w * self.scale)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                png: list[PngWriter] = []
+
+                def make() -> Emit:
+                    f.seek(0)  # an out-of-memory retry with smaller tiles starts the file over
+                    f.truncate()
+                    png[:] = [PngWriter(f, final[1], final[0], channels, arr.dtype)]
+                    sink: Sink = RowBands(final[1], channels, arr.dtype, png[0].write_rows)
+                    if final != model_size:  # --outscale: resize whole rows on the way
+                        sink = RowAssembler(model_size[1], BandResizer(model_size, final, sink.rows))
+                    return lambda image, row0, col0, block: sink(row0, col0, block)
+
+                self._process(x, progress, sink=make)
+                png[0].finish()
+
+        try:
+            _atomic_write(p, write)
+        except OSError as exc:
+            raise ImageError(f"{p}: cannot write ({exc.strerror or exc})") from None
+        return []
+
+    def _check_memory(
+        self, arr: np.ndarray, final: tuple[int, int], tile: int | None, output_bytes: float | None = None
+    ) -> None:
+        """Refuse an image whose output and working memory cannot fit in available CPU memory.
+
+        ``output_bytes``: what the output costs when it is not the whole image (streamed to a file).
+        """
+        h, w = arr.shape[:2]
+        channels = 1 if arr.ndim == 2 else arr.shape[2]
+        output = final[0] * final[1] * channels * arr.dtype.itemsize if output_bytes is None else output_bytes
         float_in = channels * h * w * 4.0
         model_size = (h * self.scale, w * self.scale)
         if tile is None:
@@ -411,6 +463,14 @@ class Upscaler:
         if avail is not None and output + working > LOW_MEMORY_FRACTION * avail and not self.low_memory:
             # tight: trade CPU time for a heap that does not fragment (see return_freed_memory)
             self.low_memory = return_freed_memory()
+
+
+def _streamed_input(arr: np.ndarray) -> torch.Tensor:
+    """``(1, C, H, W)`` input of a streamed upscale: a zero-copy view of an 8-bit array (tiles are
+    converted to float as they are cut), otherwise the float tensor."""
+    if arr.dtype == np.uint8:
+        return torch.from_numpy(arr if arr.ndim == 3 else arr[:, :, None]).permute(2, 0, 1)[None]
+    return array_to_tensor(arr)
 
 
 def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
