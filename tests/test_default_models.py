@@ -60,6 +60,27 @@ def test_real_world_default_meets_its_target_on_set14_realx4(shared):
     assert model_row["psnr_y"] == pytest.approx(recorded, abs=0.01)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name,task,dataset,level,key,min_gain", [
+    ("swinsr-denoise", "denoise", "McMaster", 25, "sigma25", 5.0),
+    ("swinsr-dejpeg", "jpeg", "LIVE1", 10, "q10", 0.5),
+])
+def test_restoration_defaults_beat_the_degraded_input(shared, name, task, dataset, level, key, min_gain):
+    # issue 13: the embedded blind models, by the SwinIR protocol, clearly above the identity baseline
+    from swinsr.restoration_benchmark import run_restoration_benchmark
+
+    if name not in {m.name for m in list_models()}:
+        pytest.skip(f"{name} is not embedded")
+    data = [shared / "data" / "restoration" / dataset]
+    (model_row,) = run_restoration_benchmark(None, data, task, [level], device="cpu").results
+    (identity_row,) = run_restoration_benchmark("identity", data, task, [level]).results
+    assert model_row["model"] == name  # the task's default
+    assert model_row["psnr"] >= identity_row["psnr"] + min_gain
+    recorded = next(m for m in list_models() if m.name == name).metrics[dataset][key]
+    assert model_row["psnr"] == pytest.approx(recorded["psnr"], abs=0.01)
+    assert identity_row["psnr"] == pytest.approx(recorded["identity_psnr"], abs=0.01)
+
+
 def test_upscale_cli_uses_the_default(tmp_path):
     import numpy as np
 
