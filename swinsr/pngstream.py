@@ -137,8 +137,8 @@ def write_png(stream: BinaryIO, array: np.ndarray, *, compress_level: int = 6) -
     arr = np.asarray(array)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in COLOR_TYPES or arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"cannot write an array of shape {arr.shape} and dtype {arr.dtype} as PNG")
+    if arr.ndim != 3:
+        raise ValueError(f"cannot write an array of shape {arr.shape} as PNG")
     writer = PngWriter(stream, arr.shape[1], arr.shape[0], arr.shape[2], arr.dtype, compress_level=compress_level)
     writer.write_rows(arr)
     writer.finish()

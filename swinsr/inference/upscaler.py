@@ -360,9 +360,7 @@ class Upscaler:
 
         def sink_for(c0: int) -> Callable[[], Emit]:
             def make() -> Emit:
-                writer: Sink = ArrayWriter(out, c0)
-                if final != model_size:  # --outscale: resize whole rows on the way
-                    writer = RowAssembler(model_size[1], BandResizer(model_size, final, ArrayWriter(out, c0).rows))
+                writer = _outscaled(ArrayWriter(out, c0), model_size, final)
                 return lambda image, row0, col0, block: writer(row0, col0, block)
             return make
 
@@ -412,9 +410,7 @@ class Upscaler:
                     f.seek(0)  # an out-of-memory retry with smaller tiles starts the file over
                     f.truncate()
                     png[:] = [PngWriter(f, final[1], final[0], channels, arr.dtype)]
-                    sink: Sink = RowBands(final[1], channels, arr.dtype, png[0].write_rows)
-                    if final != model_size:  # --outscale: resize whole rows on the way
-                        sink = RowAssembler(model_size[1], BandResizer(model_size, final, sink.rows))
+                    sink = _outscaled(RowBands(final[1], channels, arr.dtype, png[0].write_rows), model_size, final)
                     return lambda image, row0, col0, block: sink(row0, col0, block)
 
                 self._process(x, progress, sink=make)
@@ -463,6 +459,13 @@ class Upscaler:
         if avail is not None and output + working > LOW_MEMORY_FRACTION * avail and not self.low_memory:
             # tight: trade CPU time for a heap that does not fragment (see return_freed_memory)
             self.low_memory = return_freed_memory()
+
+
+def _outscaled(sink: ArrayWriter | RowBands, model_size: tuple[int, int], final: tuple[int, int]) -> Sink:
+    """``sink`` itself, or (``--outscale``) the row assembler + band resizer in front of its whole-row input."""
+    if final == model_size:
+        return sink
+    return RowAssembler(model_size[1], BandResizer(model_size, final, sink.rows))
 
 
 def _streamed_input(arr: np.ndarray) -> torch.Tensor:
