@@ -96,7 +96,9 @@ def test_gradients_equal_plain(version):
 
     fast, plain = _both_paths(grads)
     for name in fast:
-        assert torch.allclose(fast[name], plain[name], atol=1e-4, rtol=1e-4), name
+        # float32 rounding relative to each gradient's scale (the V2 ones reach ~250)
+        scale = plain[name].abs().max().item()
+        assert (fast[name] - plain[name]).abs().max().item() <= 1e-5 * max(scale, 1.0), name
 
 
 def test_training_after_an_inference_mode_forward_of_the_same_size():
