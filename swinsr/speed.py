@@ -60,7 +60,9 @@ def machine_description(device: torch.device) -> str:
                     break
         except OSError:
             pass
-        name = f"{name}, {os.cpu_count()} cores, {cpu_capability()}"
+        from .layers import cpu_attention
+
+        name = f"{name}, {os.cpu_count()} cores, {cpu_capability()}, attention kernel {cpu_attention.kernel_status()}"
     return f"{name}, torch {torch.__version__}"
 
 
@@ -72,8 +74,14 @@ def cpu_capability() -> str:
 
 def precision_settings(device: torch.device) -> dict[str, Any]:
     """The numeric settings that change fp32 speed: CPU kernel level, TF32 on CUDA (recorded with every run)."""
+    from .layers import cpu_attention
+    from .layers.linear import packed_linear_available
+
     info: dict[str, Any] = {"cpu_capability": cpu_capability(),
                             "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    if device.type == "cpu":
+        info["cpu_attention_kernel"] = cpu_attention.kernel_status()
+        info["packed_onednn_linear"] = packed_linear_available()
     if device.type == "cuda":
         info["cuda_matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
         info["cudnn_tf32"] = bool(torch.backends.cudnn.allow_tf32)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from swinsr.layers import SwinBlock, cpu_attention
-from swinsr.layers.cpu_attention import cpu_kernel, kernel_status, usable, window_attention
+from swinsr.layers.cpu_attention import attend, cpu_kernel, kernel_status, usable
 
 needs_kernel = pytest.mark.skipif(cpu_attention._library() is None, reason=f"CPU kernel unavailable: {kernel_status()}")
 
@@ -41,14 +41,15 @@ def _math(qkv, mask, scale):
 
 
 def _kernel(qkv, mask, scale):
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-    assert usable(q, k, v, mask, 0.0)
-    return window_attention(q, k, v, mask, scale)
+    """The kernel on the same (W, N, 3, H, D) windows, as one group of a batch-1 grid."""
+    masks = None if mask is None else mask[None]
+    assert usable(qkv[None], masks, 0.0)
+    return attend(qkv[None], masks, [(0, qkv.shape[0], 0)], scale)[0]
 
 
 @needs_kernel
 @pytest.mark.parametrize("shape", [(7, 64, 6, 10), (5, 49, 3, 32), (3, 144, 2, 30), (1, 16, 1, 4), (9, 64, 4, 12)])
-@pytest.mark.parametrize("mask", ["none", "shared", "per-window"])
+@pytest.mark.parametrize("mask", ["none", "shared"])
 def test_forward_equals_the_math_in_float64(shape, mask):
     qkv, m = _inputs(*shape, mask=mask)
     scale = shape[-1] ** -0.5
@@ -123,22 +124,49 @@ def test_block_training_gradients_match_sdpa(version):
         assert float((grads[0][name] - grads[1][name]).abs().max()) < 1e-10, name
 
 
-def test_not_used_for_dropout_other_devices_or_dtypes():
+def test_not_used_for_dropout_other_dtypes_or_odd_masks():
     qkv, m = _inputs(2, 16, 2, 4, dtype=torch.float32)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-    assert not usable(q, k, v, m, 0.1)
-    assert not usable(q.bfloat16(), k.bfloat16(), v.bfloat16(), m.bfloat16(), 0.0)
+    grid, masks = qkv[None], m[None]
+    assert usable(grid, masks, 0.0) == (cpu_attention._library() is not None)
+    assert not usable(grid, masks, 0.1)  # attention dropout: SDPA
+    assert not usable(grid.bfloat16(), masks.bfloat16(), 0.0)
+    assert not usable(grid, m, 0.0)  # masks are (groups, H, N, N)
+    assert not usable(grid, masks.double(), 0.0)
     with cpu_kernel(False):
-        assert not usable(q, k, v, m, 0.0)
-    per_window = torch.randn(2, 2, 16, 16)  # a per-window mask's gradient is not supported: SDPA takes it
-    assert not usable(q, k, v, per_window.requires_grad_(), 0.0)
-    assert not usable(q, k, v, torch.randn(3, 2, 16, 16), 0.0)  # 3 masks for 2 windows
+        assert not usable(grid, masks, 0.0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_window_groups_of_a_batch_each_get_their_mask(dtype):
+    # a batch-3 grid of 10 windows in groups 6 / 3 / 0 / 1 (the shifted-window layout): one call,
+    # each group's windows with its own mask, outputs and all gradients as four separate attentions
+    g = torch.Generator().manual_seed(1)
+    qkv = torch.randn(3, 10, 16, 3, 2, 4, dtype=dtype, generator=g)
+    masks = torch.randn(4, 2, 16, 16, dtype=dtype, generator=g)
+    groups = [(0, 6, 0), (6, 3, 1), (9, 1, 3)]
+    grad_out = torch.randn(3, 10, 16, 8, dtype=dtype, generator=g)
+    a, ma = qkv.clone().requires_grad_(), masks.clone().requires_grad_()
+    got = attend(a, ma, groups, 0.5)
+    got.backward(grad_out)
+    b, mb = qkv.clone().requires_grad_(), masks.clone().requires_grad_()
+    parts = []
+    for start, count, gi in groups:
+        windows = b[:, start : start + count].reshape(-1, 16, 3, 2, 4)
+        parts.append(_math(windows, mb[gi], 0.5).view(3, count, 16, 8))
+    want = torch.cat(parts, 1)
+    want.backward(grad_out)
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    assert float((got - want).detach().abs().max()) < tol
+    assert float((a.grad - b.grad).abs().max()) < tol
+    assert float((ma.grad - mb.grad).abs().max()) < tol * 10
+    assert float(ma.grad[2].abs().max()) == 0.0  # the empty group's mask gets no gradient
 
 
 def test_the_switch_routes_attention_to_sdpa(monkeypatch):
     calls = []
-    real = cpu_attention.window_attention
-    monkeypatch.setattr(cpu_attention, "window_attention", lambda *a: calls.append(1) or real(*a))
+    real = cpu_attention.attend
+    monkeypatch.setattr(cpu_attention, "attend", lambda *a: calls.append(1) or real(*a))
     blk = SwinBlock(16, 2, window_size=4, shift_size=2).eval()
     x = torch.randn(1, 64, 16)
     with torch.no_grad():

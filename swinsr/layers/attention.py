@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from . import cpu_attention
 from .fastpath import caching_allowed, fast_path_enabled
+from .linear import fast_linear, linear_module
 from .position import log_spaced_relative_coords, relative_position_index
 from .sdpa import padded_sdpa
 from .windows import border_mask_patterns
@@ -54,7 +55,7 @@ class WindowAttentionBase(nn.Module):
         raise NotImplementedError
 
     def _qkv(self, x: torch.Tensor) -> torch.Tensor:
-        return self.qkv(x)
+        return linear_module(self.qkv, x)
 
     def _prepare_qk(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Queries and keys ready for ``softmax(scale * q @ k^T + bias)``, and that ``scale``."""
@@ -117,7 +118,7 @@ class WindowAttentionBase(nn.Module):
             bias = bias + mask.to(qkv.dtype)
         bias = bias.expand(*lead, self.num_heads, n, n).reshape(-1, self.num_heads, n, n)
         out = self._attend(qkv, bias)
-        return self.proj_drop(self.proj(out.view(*lead, n, c)))
+        return self.proj_drop(linear_module(self.proj, out.view(*lead, n, c)))
 
     def _attend(self, qkv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Fused attention on ``(windows, N, 3, heads, d)`` projections -> ``(windows, N, C)``.
@@ -125,14 +126,13 @@ class WindowAttentionBase(nn.Module):
         Inputs are kept 4-D (windows, heads, N, d) with a 4-D mask: that is the layout the fused
         CPU/CUDA kernels accept; other ranks silently fall back to a much slower math path.
         """
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        q, k, scale = self._prepare_qk(q, k)
         if mask.dim() == 3:
             mask = mask[None]
         dropout_p = self.attn_drop_p if self.training else 0.0
-        if cpu_attention.usable(q, k, v, mask, dropout_p):
-            # swinsr's own CPU kernel: ~4x SDPA's CPU kernel at 64-token windows, token-major output
-            return cpu_attention.window_attention(q, k, v, mask, scale)
+        if mask.shape[0] == 1 and cpu_attention.usable(qkv[None], mask, dropout_p):
+            return WindowAttentionBase._attend_kernel(self, qkv[None], mask, [(0, qkv.shape[0], 0)])[0]  # type: ignore[arg-type]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, scale = self._prepare_qk(q, k)
         if mask.requires_grad and q.device.type == "cpu" and torch.is_grad_enabled():
             # No fused CPU kernel returns the mask's (= position bias's) gradient, so SDPA would
             # take its math fallback, whose fully-masked-row guards made the op 5-15% slower.
@@ -143,6 +143,16 @@ class WindowAttentionBase(nn.Module):
             # zero-padded to the fused kernel's multiple (SwinIR-S: 10 -> 16 in bf16), see .sdpa
             out = padded_sdpa(q, k, v, mask, dropout_p=dropout_p, scale=scale)
         return out.transpose(1, 2).reshape(qkv.shape[0], qkv.shape[1], -1)
+
+    def _attend_kernel(self, qkv: torch.Tensor, masks: torch.Tensor, groups: list[tuple[int, int, int]]) -> torch.Tensor:
+        """swinsr's CPU kernel on ``(B, W, N, 3, heads, d)`` projections -> ``(B, W, N, C)``.
+
+        About 2-4x SDPA's CPU kernel at 64-token windows (see :mod:`.cpu_attention`); the output
+        is token-major and gradients come back packed, so no layout copies surround it.
+        """
+        q, k, _ = cpu_attention.qkv_views(qkv)
+        q2, k2, scale = self._prepare_qk(q, k)
+        return cpu_attention.attend(qkv, masks, groups, scale, None if q2 is q else q2, None if k2 is k else k2)
 
     def forward_grid(self, x: torch.Tensor, group_sizes: list[int], shift_size: int = 0) -> torch.Tensor:
         """Fast-path attention on windows ``(B, nW, N, C)`` stored group by group -> same shape.
@@ -157,6 +167,11 @@ class WindowAttentionBase(nn.Module):
         qkv = self._qkv(x)
         # the projection's dtype, not the input's: under autocast the kernel wants them equal
         masks = self._cached_masks(shift_size, x.device, qkv.dtype)
+        grid = qkv.view(b, -1, n, 3, self.num_heads, c // self.num_heads)
+        if cpu_attention.usable(grid, masks, self.attn_drop_p if self.training else 0.0):
+            starts = [sum(group_sizes[:g]) for g in range(len(group_sizes))]
+            groups = [(start, count, g) for g, (start, count) in enumerate(zip(starts, group_sizes)) if count]
+            return self.proj_drop(linear_module(self.proj, self._attend_kernel(grid, masks, groups)))
         parts, start = [], 0
         for mask, count in zip(masks, group_sizes):
             if count == 0:  # a one-window-high/wide map has no interior
@@ -165,7 +180,7 @@ class WindowAttentionBase(nn.Module):
             parts.append(self._attend(part, mask).view(b, count, n, c))
             start += count
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        return self.proj_drop(self.proj(out))
+        return self.proj_drop(linear_module(self.proj, out))
 
     def forward_group(self, x: torch.Tensor, group: int, shift_size: int = 0) -> torch.Tensor:
         """Fast-path attention on windows ``(B, k, N, C)`` that all lie in one group of :meth:`forward_grid`.
@@ -177,7 +192,7 @@ class WindowAttentionBase(nn.Module):
         qkv = self._qkv(x)
         mask = self._cached_masks(shift_size, x.device, qkv.dtype)[group]
         out = self._attend(qkv.reshape(-1, n, 3, self.num_heads, c // self.num_heads), mask)
-        return self.proj_drop(self.proj(out.view(b, k, n, c)))
+        return self.proj_drop(linear_module(self.proj, out.view(b, k, n, c)))
 
     def _forward_plain(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Reference-style attention: explicit logits, bias gathered now, softmax, no caches."""
@@ -191,7 +206,7 @@ class WindowAttentionBase(nn.Module):
             attn = (attn.view(*lead, heads, n, n) + mask.to(x.dtype)).view(-1, heads, n, n)
         attn = F.dropout(attn.softmax(dim=-1), self.attn_drop_p, self.training)
         out = (attn @ v).transpose(1, 2).reshape(*lead, n, c)
-        return self.proj_drop(self.proj(out))
+        return self.proj_drop(linear_module(self.proj, out))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}"
@@ -286,9 +301,9 @@ class WindowAttentionV2(WindowAttentionBase):
 
     def _qkv(self, x):
         if self.q_bias is None:
-            return F.linear(x, self.qkv.weight)
+            return fast_linear(x, self.qkv.weight, None, self.qkv, "weight")
         bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        return F.linear(x, self.qkv.weight, bias)
+        return fast_linear(x, self.qkv.weight, bias, self.qkv, "weight")
 
     def position_bias(self) -> torch.Tensor:
         n = self.window_size * self.window_size

@@ -126,7 +126,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         getattr(lib, name).argtypes = [p, p, p, p, p, d, p, p, i, i, i, i, i, i, n]
         getattr(lib, name).restype = None
     for name in ("swinsr_wattn_backward_f32", "swinsr_wattn_backward_f64"):
-        getattr(lib, name).argtypes = [p, p, p, p, p, d, p, p, p, p, p, p, p, p, i, i, i, i, i, i, n]
+        getattr(lib, name).argtypes = [p, p, p, p, p, d, p, p, p, p, p, p, p, i, i, i, i, i, i, n]
         getattr(lib, name).restype = None
     lib.swinsr_wattn_lanes.restype = ctypes.c_int
     lib.swinsr_wattn_openmp.restype = ctypes.c_int
@@ -205,26 +205,20 @@ def _graph_capture() -> bool:
     return bool(onnx is not None and getattr(onnx, "is_in_onnx_export", lambda: False)())
 
 
-def usable(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout_p: float) -> bool:
-    """Whether :func:`window_attention` can take this call (otherwise use SDPA).
+def usable(qkv: torch.Tensor, masks: torch.Tensor | None, dropout_p: float) -> bool:
+    """Whether :func:`attend` can take this call (otherwise use SDPA).
 
-    CPU float32/float64 tensors of one shape ``(W, H, N, D)`` with a contiguous channel
-    dimension; a mask of ``(H, N, N)`` or ``(1|W, H, N, N)`` whose gradient, if it needs one, is
-    shared by all windows; no attention dropout; no graph capture.
+    ``qkv``: CPU float32/float64 projections ``(B, W, N, 3, H, D)`` with contiguous channels;
+    ``masks``: ``None`` or ``(G, H, N, N)`` (one mask per window group); no attention dropout;
+    no graph capture.
     """
-    if dropout_p or q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64):
+    if dropout_p or qkv.device.type != "cpu" or qkv.dtype not in (torch.float32, torch.float64):
         return False
-    if q.dim() != 4 or k.shape != q.shape or v.shape != q.shape or k.dtype != q.dtype or v.dtype != q.dtype:
+    if qkv.dim() != 6 or qkv.shape[3] != 3 or qkv.stride(-1) != 1:
         return False
-    if q.stride(-1) != 1 or k.stride(-1) != 1 or v.stride(-1) != 1:
-        return False
-    if mask is not None:
-        w, h, n, _ = q.shape
-        if mask.dtype != q.dtype or mask.device != q.device or mask.shape[-3:] != (h, n, n):
-            return False
-        if mask.dim() == 4 and mask.shape[0] not in (1, w):
-            return False
-        if mask.dim() not in (3, 4) or (mask.requires_grad and mask.dim() == 4 and mask.shape[0] != 1):
+    if masks is not None:
+        _, _, n, _, h, _ = qkv.shape
+        if masks.dim() != 4 or masks.shape[1:] != (h, n, n) or masks.dtype != qkv.dtype or masks.device != qkv.device:
             return False
     if not kernel_enabled() or _graph_capture():
         return False
@@ -248,112 +242,176 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_pool_after_fork)
 
 
-def _run_split(lib: ctypes.CDLL, call, windows: int, pairs_per_window: int) -> int:
-    """Run ``call(w0, w1, chunk, threads)`` over all windows; returns how many thread slots were used.
+def _threads_for(windows: int, heads: int) -> int:
+    return max(1, min(torch.get_num_threads(), windows, windows * heads // _MIN_PAIRS_PER_THREAD))
 
-    With an OpenMP build one call splits the windows over ``threads`` of torch's pool; otherwise
-    ranges go to a Python thread pool (ctypes releases the GIL), one thread each.
+
+def _run_split(lib: ctypes.CDLL, call, windows: int, threads: int) -> None:
+    """Run ``call(w0, w1, slot, threads)`` over windows ``[0, windows)`` on ``threads`` threads.
+
+    With an OpenMP build one call splits the windows over torch's own pool (the kernel gives
+    thread t accumulator slot t); otherwise ranges go to a Python thread pool (ctypes releases
+    the GIL), one range and one slot each.
     """
-    threads = max(1, min(torch.get_num_threads(), windows, windows * pairs_per_window // _MIN_PAIRS_PER_THREAD))
     if threads == 1 or lib.swinsr_wattn_openmp():
         call(0, windows, 0, threads)
-        return threads
+        return
     bounds = [windows * c // threads for c in range(threads + 1)]
     pool = _pool(threads)
     futures = [pool.submit(call, bounds[c], bounds[c + 1], c, 1) for c in range(1, threads)]
     call(bounds[0], bounds[1], 0, 1)
     for future in futures:
         future.result()
-    return threads
 
 
-def _strides(*tensors: torch.Tensor) -> torch.Tensor:
-    return torch.tensor([s for t in tensors for s in t.stride()[:3]], dtype=torch.int64)
+def qkv_views(qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v of ``(B, W, N, 3, H, D)`` projections as ``(B, W, H, N, D)`` views."""
+    q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)
+    return q, k, v
 
 
-def _transposed_mask(mask: torch.Tensor | None, lanes: int, n: int) -> tuple[torch.Tensor | None, int, int]:
-    """``mask`` as ``(Wm, H, N, Np)`` key-major with the queries zero-padded to ``Np``; its window stride."""
-    np_ = -(-n // lanes) * lanes
-    if mask is None:
-        return None, np_, 0
-    m = mask if mask.dim() == 4 else mask[None]
+def _layout(wg: int, operands, out: torch.Tensor, grads=()) -> torch.Tensor:
+    """The kernel's stride array (see the layout comment in ``kernels/window_attention.cpp``)."""
+    values = [wg]
+    for t in operands:
+        values += t.stride()[:4]
+    values += [0, out.stride(0), out.stride(1)]  # masks are shared by the windows of a group
+    for t in grads:
+        values += t.stride()[:4]
+    return torch.tensor(values, dtype=torch.int64)
+
+
+def _at(t: torch.Tensor | None, start: int) -> int | None:
+    """Address of window ``start`` of a ``(B, W, ...)`` operand."""
+    if t is None:
+        return None
+    return t.data_ptr() + start * t.stride(1) * t.element_size()
+
+
+def _transposed_masks(masks: torch.Tensor | None, np_: int) -> torch.Tensor | None:
+    """``(G, H, N, N)`` masks as ``(G, H, N, Np)`` key-major, the queries zero-padded to ``Np``."""
+    if masks is None:
+        return None
+    g, h, n, _ = masks.shape
     with torch.no_grad():
-        mask_t = m.new_zeros(m.shape[0], m.shape[1], n, np_)
-        mask_t[..., :n] = m.transpose(-1, -2)
-    return mask_t, np_, (mask_t.stride(0) if m.shape[0] > 1 else 0)
+        masks_t = masks.new_zeros(g, h, n, np_)
+        masks_t[..., :n] = masks.transpose(-1, -2)
+    return masks_t
 
 
-def _functions(dtype: torch.dtype):
+def _padded(n: int, lib: ctypes.CDLL) -> int:
+    lanes = lib.swinsr_wattn_lanes()
+    return -(-n // lanes) * lanes
+
+
+def _suffix(dtype: torch.dtype) -> str:
+    return "f32" if dtype == torch.float32 else "f64"
+
+
+def _forward(q, k, v, masks_t, groups, scale: float, need_lse: bool):
     lib = _library()
-    suffix = "f32" if dtype == torch.float32 else "f64"
-    return getattr(lib, f"swinsr_wattn_forward_{suffix}"), getattr(lib, f"swinsr_wattn_backward_{suffix}"), lib
+    forward_fn = getattr(lib, f"swinsr_wattn_forward_{_suffix(q.dtype)}")
+    b, w, h, n, d = q.shape
+    np_ = _padded(n, lib)
+    out = torch.empty((b, w, n, h * d), dtype=q.dtype)
+    lses = []
+    for start, count, g in groups:
+        layout = _layout(count, (q, k, v), out)
+        lse = torch.empty((b * count, h, n), dtype=q.dtype) if need_lse else None
+        mask_ptr = None if masks_t is None else masks_t[g].data_ptr()
+        args = (_at(q, start), _at(k, start), _at(v, start), layout.data_ptr(), mask_ptr, scale, _at(out, start))
+
+        def call(w0, w1, _slot, threads, args=args, lse=lse):
+            forward_fn(*args, None if lse is None else lse.data_ptr(), h, n, d, np_, w0, w1, threads)
+
+        _run_split(lib, call, b * count, _threads_for(b * count, h))
+        lses.append(lse)
+    return out, lses
 
 
-def _forward(q, k, v, mask, scale: float, need_lse: bool):
-    forward_fn, _, lib = _functions(q.dtype)
-    w, h, n, d = q.shape
-    mask_t, np_, mask_stride = _transposed_mask(mask, lib.swinsr_wattn_lanes(), n)
-    strides = _strides(q, k, v)
-    strides = torch.cat([strides, torch.tensor([mask_stride], dtype=torch.int64)])
-    out = torch.empty((w, n, h * d), dtype=q.dtype)
-    lse = torch.empty((w, h, n), dtype=q.dtype) if need_lse else None
-    ptr = (lambda t: t.data_ptr() if t is not None else None)
+class _GridAttention(torch.autograd.Function):
+    """Attention over window groups; inputs ``(qkv, q or None, k or None, masks or None)``."""
 
-    def call(w0: int, w1: int, _chunk: int, threads: int) -> None:
-        forward_fn(q.data_ptr(), k.data_ptr(), v.data_ptr(), strides.data_ptr(), ptr(mask_t), scale,
-                   out.data_ptr(), ptr(lse), h, n, d, np_, w0, w1, threads)
-
-    _run_split(lib, call, w, h)
-    return out, lse, mask_t
-
-
-class _WindowAttentionFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, mask, scale):  # type: ignore[override]
-        out, lse, mask_t = _forward(q, k, v, mask, scale, need_lse=True)
-        ctx.scale = scale
-        ctx.mask_shape = None if mask is None else mask.shape
-        ctx.save_for_backward(q, k, v, mask_t, out, lse)
+    def forward(ctx, qkv, q_in, k_in, masks, groups, scale):  # type: ignore[override]
+        q, k, v = qkv_views(qkv)
+        q = q if q_in is None else q_in
+        k = k if k_in is None else k_in
+        masks_t = _transposed_masks(masks, _padded(q.shape[3], _library()))
+        out, lses = _forward(q, k, v, masks_t, groups, scale, need_lse=True)
+        ctx.groups, ctx.scale = groups, scale
+        ctx.overridden = (q_in is not None, k_in is not None)
+        ctx.has_masks = masks is not None
+        ctx.save_for_backward(qkv, q_in, k_in, masks_t, out, *lses)
         return out
 
     @staticmethod
     def backward(ctx, d_out):  # type: ignore[override]
-        q, k, v, mask_t, out, lse = ctx.saved_tensors
-        _, backward_fn, lib = _functions(q.dtype)
-        w, h, n, d = q.shape
-        np_ = -(-n // lib.swinsr_wattn_lanes()) * lib.swinsr_wattn_lanes()
-        d_out = d_out.contiguous()
-        mask_stride = 0 if mask_t is None or mask_t.shape[0] == 1 else mask_t.stride(0)
-        strides = torch.cat([_strides(q, k, v), torch.tensor([mask_stride], dtype=torch.int64)])
-        # one packed (W, N, 3, H, D) buffer, the layout the qkv projection produced
-        d_qkv = torch.empty((w, n, 3, h, d), dtype=q.dtype)
-        dq, dk, dv = d_qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        d_strides = _strides(dq, dk, dv)
-        want_mask = ctx.mask_shape is not None and ctx.needs_input_grad[3]
-        threads = max(1, torch.get_num_threads())
-        d_mask_t = torch.zeros((threads, h, n, np_), dtype=q.dtype) if want_mask else None
-        ptr = (lambda t: t.data_ptr() if t is not None else None)
+        qkv, q_in, k_in, masks_t, out, *lses = ctx.saved_tensors
+        lib = _library()
+        backward_fn = getattr(lib, f"swinsr_wattn_backward_{_suffix(qkv.dtype)}")
+        q, k, v = qkv_views(qkv)
+        q = q if q_in is None else q_in
+        k = k if k_in is None else k_in
+        b, w, h, n, d = q.shape
+        np_ = _padded(n, lib)
+        d_out = d_out.contiguous()  # the layout of `out`, which the kernel's output strides describe
+        # gradients land directly in the packed layout of the qkv projection: no stack / permute copies
+        d_qkv = torch.empty_like(qkv, memory_format=torch.contiguous_format)
+        dq, dk, dv = qkv_views(d_qkv)
+        dq_in = torch.empty_like(q_in) if q_in is not None else None
+        dk_in = torch.empty_like(k_in) if k_in is not None else None
+        if dq_in is not None:
+            dq.zero_()  # the q part of qkv did not reach the attention directly
+        if dk_in is not None:
+            dk.zero_()
+        dq_target = dq if dq_in is None else dq_in
+        dk_target = dk if dk_in is None else dk_in
+        want_masks = ctx.has_masks and ctx.needs_input_grad[3]
+        d_masks = torch.zeros_like(masks_t) if want_masks else None
+        for (start, count, g), lse in zip(ctx.groups, lses):
+            layout = _layout(count, (q, k, v), out, (dq_target, dk_target, dv))
+            threads = _threads_for(b * count, h)
+            slots = torch.zeros((threads, h, n, np_), dtype=q.dtype) if want_masks else None
+            mask_ptr = None if masks_t is None else masks_t[g].data_ptr()
+            args = (_at(q, start), _at(k, start), _at(v, start), layout.data_ptr(), mask_ptr, ctx.scale,
+                    _at(out, start), _at(d_out, start), lse.data_ptr(),
+                    _at(dq_target, start), _at(dk_target, start), _at(dv, start))
 
-        def call(w0: int, w1: int, chunk: int, threads: int) -> None:
-            backward_fn(q.data_ptr(), k.data_ptr(), v.data_ptr(), strides.data_ptr(), ptr(mask_t), ctx.scale,
-                        out.data_ptr(), d_out.data_ptr(), lse.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
-                        d_strides.data_ptr(), None if d_mask_t is None else d_mask_t[chunk].data_ptr(),
-                        h, n, d, np_, w0, w1, threads)
+            def call(w0, w1, slot, threads, args=args, slots=slots):
+                backward_fn(*args, None if slots is None else slots[slot].data_ptr(), h, n, d, np_, w0, w1, threads)
 
-        chunks = _run_split(lib, call, w, h)
+            _run_split(lib, call, b * count, threads)
+            if want_masks:
+                d_masks[g] += slots.sum(0)
         d_mask = None
-        if want_mask:
-            d_mask = d_mask_t[:chunks].sum(0)[..., :n].transpose(-1, -2).reshape(ctx.mask_shape)
-        return dq, dk, dv, d_mask, None
+        if want_masks:
+            d_mask = d_masks[..., :n].transpose(-1, -2).contiguous()
+        return d_qkv, dq_in, dk_in, d_mask, None, None
 
 
-def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
-    """``softmax(scale * q @ k^T + mask) @ v`` for windows ``(W, H, N, D)`` -> ``(W, N, H * D)``.
+def attend(
+    qkv: torch.Tensor,
+    masks: torch.Tensor | None,
+    groups: list[tuple[int, int, int]],
+    scale: float,
+    q: torch.Tensor | None = None,
+    k: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Window attention on ``(B, W, N, 3, H, D)`` projections -> ``(B, W, N, H * D)``.
 
-    The output comes in token-major layout, the one the output projection reads, so no
-    transpose copy follows. Differentiable in q, k, v and (shared) mask. Check :func:`usable`
-    first.
+    ``groups`` lists ``(first window, window count, mask index)``: each run of windows shares
+    ``masks[mask index]`` (``(G, H, N, N)``, additive; ``None``: no mask). ``q`` / ``k``
+    ``(B, W, H, N, D)`` replace the projections' own (Swin V2's normalised, scaled ones). The
+    output is token-major (what the output projection reads) and the gradient of ``qkv`` comes
+    back in its own packed layout, so no copies surround the kernel. Check :func:`usable` first.
     """
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, v, mask)):
-        return _WindowAttentionFunction.apply(q, k, v, mask, scale)
-    return _forward(q, k, v, mask, scale, need_lse=False)[0]
+    q = q if q is None or q.stride(-1) == 1 else q.contiguous()
+    k = k if k is None or k.stride(-1) == 1 else k.contiguous()
+    tensors = (qkv, q, k, masks)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return _GridAttention.apply(qkv, q, k, masks, groups, scale)
+    qv, kv, vv = qkv_views(qkv)
+    q = qv if q is None else q
+    k = kv if k is None else k
+    return _forward(q, k, vv, _transposed_masks(masks, _padded(q.shape[3], _library())), groups, scale, False)[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .linear import fast_linear, is_exact_gelu, linear_module
+
 
 class Mlp(nn.Module):
     """Two-layer perceptron ``fc1 -> act -> drop -> fc2 -> drop`` (reference names)."""
@@ -26,7 +28,11 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        if is_exact_gelu(self.act):  # in inference the GELU runs inside fc1's GEMM (see .linear)
+            hidden = fast_linear(x, self.fc1.weight, self.fc1.bias, self.fc1, "weight", gelu=True)
+        else:
+            hidden = self.act(linear_module(self.fc1, x))
+        return self.drop(linear_module(self.fc2, self.drop(hidden)))
 
 
 def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:

@@ -9,15 +9,18 @@
 // products are plain vector loops over queries that the compiler vectorizes for whatever ISA it
 // is built for (the loader compiles this file on the user's machine).
 //
-// Layouts (element strides; the channel dimension of q, k, v, dq, dk, dv is contiguous):
-//   q, k, v    (W, H, N, D) with strides st[0..8] = {qw, qh, qn, kw, kh, kn, vw, vh, vn}
-//   mask_t     (W|1, H, N, Np): the additive mask TRANSPOSED, mask_t[w][h][j][i] = mask[w][h][i][j],
-//              its query dimension zero-padded to Np (a multiple of the lane block); st[9] = its
-//              window stride (0: one mask shared by all windows), null for no mask
-//   out, d_out (W, N, H, D) contiguous (= (W, N, C), what the output projection reads)
-//   lse        (W, H, N): log-sum-exp of each query's scores, saved for the backward
-//   d_mask_t   (H, N, Np) accumulated (+=) over the windows of this call (shared mask only)
-// Windows [w0, w1) are processed; callers split windows across threads.
+// Layouts. Windows form a (B, Wg) grid (batch x windows of one mask group); window w of a call is
+// (w / Wg, w % Wg). Element strides come in one array `st`:
+//   st[0]       Wg
+//   st[1..4]    q: batch, window, head, token strides; st[5..8] k; st[9..12] v (channels contiguous)
+//   st[13]      mask_t's stride per (flattened) window, 0 when all windows share one mask
+//   st[14..15]  out (and d_out): batch, window strides; tokens are H*D apart, head h at h*D
+//   st[16..27]  dq, dk, dv: batch, window, head, token strides (backward only)
+//   mask_t      (W|1, H, N, Np): the additive mask TRANSPOSED, mask_t[w][h][j][i] = mask[w][h][i][j],
+//               queries zero-padded to Np (a multiple of the lane count); null for no mask
+//   lse         (B * Wg, H, N) contiguous: log-sum-exp of each query's scores, kept for the backward
+//   d_mask_t    (threads, H, N, Np): per-thread sums over windows of the mask gradient (shared mask)
+// Windows [w0, w1) of the grid are processed; callers split windows across threads.
 
 #include <cmath>
 #include <cstdint>
@@ -91,21 +94,54 @@ SWINSR_INLINE Vec<double> exp_lanes(Vec<double> x) {  // float64: the tests' ref
     return x;
 }
 
-// scores_t[j][i] = mask_t[j][i] + sum_t k[j][t] * q_t[t][i] for all keys j and the RB query
-// blocks from ib (q_t, mask_t, scores_t rows are Np long)
+// dst[t][i] = scale * src[i][t], queries i >= N zero (src rows of D values, row stride sn): rows
+// are read contiguously, the scattered writes stay within the L1-resident destination
+template <typename T>
+SWINSR_INLINE void transpose_rows(const T* src, idx sn, T scale, idx N, idx D, idx Np, T* dst) {
+    for (idx i = 0; i < N; ++i)
+        for (idx t = 0; t < D; ++t) dst[t * Np + i] = scale * src[i * sn + t];
+    for (idx t = 0; t < D; ++t)
+        for (idx i = N; i < Np; ++i) dst[t * Np + i] = T(0);
+}
+
+// Prefetch rows [r0, r1) of a (rows, width) matrix with row stride sn: the next window's q, k, v
+// are requested while this window's heads compute (their rows are strided, which the hardware
+// prefetcher does not follow far enough ahead).
+template <typename T>
+SWINSR_INLINE void prefetch_rows(const T* base, idx sn, idx r0, idx r1, idx width) {
+    const idx line = 64 / sizeof(T);
+    for (idx r = r0; r < r1; ++r)
+        for (idx c = 0; c < width; c += line) __builtin_prefetch(base + r * sn + c, 0, 2);
+}
+
+// Each inner loop updates 2 x RB independent accumulators: an FMA has a latency of about four
+// cycles and two issue per cycle, so fewer chains would leave the units idle.
+
+// scores_t[j][i] = mask_t[j][i] + sum_t k[j][t] * q_t[t][i] for keys j (JB of them from j0) and
+// the RB query blocks from ib (q_t, mask_t, scores_t rows are Np long)
+template <typename T, int RB, int JB>
+SWINSR_INLINE void scores_tile(const T* k, idx kn, const T* q_t, const T* mask_t, idx D, idx Np, idx ib, idx j0, T* scores_t) {
+    constexpr int L = Lanes<T>::value;
+    Vec<T> acc[JB][RB];
+    for (int jj = 0; jj < JB; ++jj)
+        for (int r = 0; r < RB; ++r) acc[jj][r] = mask_t ? load(mask_t + (j0 + jj) * Np + ib + r * L) : Vec<T>{};
+    for (idx t = 0; t < D; ++t) {
+        Vec<T> qv[RB];
+        for (int r = 0; r < RB; ++r) qv[r] = load(q_t + t * Np + ib + r * L);
+        for (int jj = 0; jj < JB; ++jj) {
+            const T kv = k[(j0 + jj) * kn + t];
+            for (int r = 0; r < RB; ++r) acc[jj][r] += kv * qv[r];
+        }
+    }
+    for (int jj = 0; jj < JB; ++jj)
+        for (int r = 0; r < RB; ++r) store(scores_t + (j0 + jj) * Np + ib + r * L, acc[jj][r]);
+}
+
 template <typename T, int RB>
 SWINSR_INLINE void scores_block(const T* k, idx kn, const T* q_t, const T* mask_t, idx N, idx D, idx Np, idx ib, T* scores_t) {
-    constexpr int L = Lanes<T>::value;
-    for (idx j = 0; j < N; ++j) {
-        Vec<T> acc[RB];
-        for (int r = 0; r < RB; ++r) acc[r] = mask_t ? load(mask_t + j * Np + ib + r * L) : Vec<T>{};
-        const T* kj = k + j * kn;
-        for (idx t = 0; t < D; ++t) {
-            const T kv = kj[t];
-            for (int r = 0; r < RB; ++r) acc[r] += kv * load(q_t + t * Np + ib + r * L);
-        }
-        for (int r = 0; r < RB; ++r) store(scores_t + j * Np + ib + r * L, acc[r]);
-    }
+    idx j = 0;
+    for (; j + 2 <= N; j += 2) scores_tile<T, RB, 2>(k, kn, q_t, mask_t, D, Np, ib, j, scores_t);
+    for (; j < N; ++j) scores_tile<T, RB, 1>(k, kn, q_t, mask_t, D, Np, ib, j, scores_t);
 }
 
 template <typename T>
@@ -116,19 +152,31 @@ SWINSR_INLINE void scores_transposed(const T* k, idx kn, const T* q_t, const T* 
     for (; ib < Np; ib += L) scores_block<T, 1>(k, kn, q_t, mask_t, N, D, Np, ib, scores_t);
 }
 
-// sink(i0, t, sum_j src[j][t] * weights_t[j][i0:i0+L]) for the RB query blocks from ib
+// sink(i0, t, sum_j src[j][t] * weights_t[j][i0:i0+L]) for TB columns t from t0 and the RB query
+// blocks from ib
+template <typename T, int RB, int TB, typename Sink>
+SWINSR_INLINE void weighted_tile(const T* src, idx sn, const T* weights_t, idx N, idx Np, idx ib, idx t0, Sink& sink) {
+    constexpr int L = Lanes<T>::value;
+    Vec<T> acc[TB][RB];
+    for (int tt = 0; tt < TB; ++tt)
+        for (int r = 0; r < RB; ++r) acc[tt][r] = Vec<T>{};
+    for (idx j = 0; j < N; ++j) {
+        Vec<T> wv[RB];
+        for (int r = 0; r < RB; ++r) wv[r] = load(weights_t + j * Np + ib + r * L);
+        for (int tt = 0; tt < TB; ++tt) {
+            const T s = src[j * sn + t0 + tt];
+            for (int r = 0; r < RB; ++r) acc[tt][r] += s * wv[r];
+        }
+    }
+    for (int tt = 0; tt < TB; ++tt)
+        for (int r = 0; r < RB; ++r) sink(ib + r * L, t0 + tt, acc[tt][r]);
+}
+
 template <typename T, int RB, typename Sink>
 SWINSR_INLINE void weighted_block(const T* src, idx sn, const T* weights_t, idx N, idx D, idx Np, idx ib, Sink& sink) {
-    constexpr int L = Lanes<T>::value;
-    for (idx t = 0; t < D; ++t) {
-        Vec<T> acc[RB];
-        for (int r = 0; r < RB; ++r) acc[r] = Vec<T>{};
-        for (idx j = 0; j < N; ++j) {
-            const T s = src[j * sn + t];
-            for (int r = 0; r < RB; ++r) acc[r] += s * load(weights_t + j * Np + ib + r * L);
-        }
-        for (int r = 0; r < RB; ++r) sink(ib + r * L, t, acc[r]);
-    }
+    idx t = 0;
+    for (; t + 2 <= D; t += 2) weighted_tile<T, RB, 2>(src, sn, weights_t, N, Np, ib, t, sink);
+    for (; t < D; ++t) weighted_tile<T, RB, 1>(src, sn, weights_t, N, Np, ib, t, sink);
 }
 
 // sink(i0, t, sum_j src[j][t] * weights_t[j][i0:i0+L]) for every query block (src: (N, D), row stride sn)
@@ -140,55 +188,48 @@ SWINSR_INLINE void weighted_rows(const T* src, idx sn, const T* weights_t, idx N
     for (; ib < Np; ib += L) weighted_block<T, 1>(src, sn, weights_t, N, D, Np, ib, sink);
 }
 
-// dst[j][t] = sum_i a_t[j][i] * b_t[t][i]  (both padded to Np along i), R columns t at a time
+// dst[i][j] = src[j][i] for the N x N block of an (N, Np) key-major matrix, the columns j >= N of
+// dst zeroed: the query-major copy whose rows the key-vectorised products read
 template <typename T>
-SWINSR_INLINE void row_dots(const T* a_t, const T* b_t, idx N, idx D, idx Np, T* dst, idx dn) {
-    constexpr int L = Lanes<T>::value;
-    for (idx j = 0; j < N; ++j) {
-        const T* a = a_t + j * Np;
-        idx t = 0;
-        for (; t + R <= D; t += R) {
-            Vec<T> acc[R];
-            for (int r = 0; r < R; ++r) acc[r] = Vec<T>{};
-            for (idx i = 0; i < Np; i += L) {
-                const Vec<T> x = load(a + i);
-                for (int r = 0; r < R; ++r) acc[r] += x * load(b_t + (t + r) * Np + i);
-            }
-            for (int r = 0; r < R; ++r) {
-                T s = T(0);
-                for (int u = 0; u < L; ++u) s += acc[r][u];
-                dst[j * dn + t + r] = s;
-            }
-        }
-        for (; t < D; ++t) {
-            Vec<T> acc{};
-            for (idx i = 0; i < Np; i += L) acc += load(a + i) * load(b_t + t * Np + i);
-            T s = T(0);
-            for (int u = 0; u < L; ++u) s += acc[u];
-            dst[j * dn + t] = s;
-        }
-    }
+SWINSR_INLINE void transpose_square(const T* src, idx N, idx Np, T* dst) {
+    for (idx j = 0; j < N; ++j)
+        for (idx i = 0; i < N; ++i) dst[i * Np + j] = src[j * Np + i];
+    for (idx i = 0; i < N; ++i)
+        for (idx j = N; j < Np; ++j) dst[i * Np + j] = T(0);
 }
+
+// Where window w of the grid starts in an operand with batch / window strides s[0], s[1].
+SWINSR_INLINE idx window_offset(const idx* s, idx w, idx wg) { return (w / wg) * s[0] + (w % wg) * s[1]; }
 
 template <typename T>
 void forward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t, T scale, T* out, T* lse,
              idx H, idx N, idx D, idx Np, idx w0, idx w1) {
     constexpr int L = Lanes<T>::value;
-    std::vector<T> work(static_cast<size_t>(D * Np + N * Np + 2 * Np));
+    std::vector<T> work(static_cast<size_t>(D * Np + N * Np + 3 * Np));
     T* q_t = work.data();
     T* p_t = q_t + D * Np;
     T* mx = p_t + N * Np;
     T* sum = mx + Np;
+    T* inv = sum + Np;
     const idx C = H * D;
+    const idx wg = st[0];
     for (idx w = w0; w < w1; ++w) {
+        const T* qw = q + window_offset(st + 1, w, wg);
+        const T* kw = k + window_offset(st + 5, w, wg);
+        const T* vw = v + window_offset(st + 9, w, wg);
         for (idx h = 0; h < H; ++h) {
-            const T* qh = q + w * st[0] + h * st[1];
-            const T* kh = k + w * st[3] + h * st[4];
-            const T* vh = v + w * st[6] + h * st[7];
-            const T* mh = mask_t ? mask_t + w * st[9] + h * N * Np : nullptr;
-            for (idx t = 0; t < D; ++t)
-                for (idx i = 0; i < Np; ++i) q_t[t * Np + i] = i < N ? scale * qh[i * st[2] + t] : T(0);
-            scores_transposed(kh, st[5], q_t, mh, N, D, Np, p_t);
+            const T* qh = qw + h * st[3];
+            const T* kh = kw + h * st[7];
+            const T* vh = vw + h * st[11];
+            const T* mh = mask_t ? mask_t + w * st[13] + h * N * Np : nullptr;
+            if (w + 1 < w1) {
+                const idx r0 = N * h / H, r1 = N * (h + 1) / H;
+                prefetch_rows(q + window_offset(st + 1, w + 1, wg), st[4], r0, r1, H * D);
+                prefetch_rows(k + window_offset(st + 5, w + 1, wg), st[8], r0, r1, H * D);
+                prefetch_rows(v + window_offset(st + 9, w + 1, wg), st[12], r0, r1, H * D);
+            }
+            transpose_rows(qh, st[4], scale, N, D, Np, q_t);
+            scores_transposed(kh, st[8], q_t, mh, N, D, Np, p_t);
             for (idx ib = 0; ib < Np; ib += L) {
                 Vec<T> m = splat(-std::numeric_limits<T>::infinity());
                 for (idx j = 0; j < N; ++j) {
@@ -203,11 +244,13 @@ void forward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t,
                 }
                 store(mx + ib, m);
                 store(sum + ib, s);
+                store(inv + ib, T(1) / s);
             }
-            T* ow = out + w * N * C + h * D;
-            weighted_rows(vh, st[8], p_t, N, D, Np, [&](idx ib, idx t, Vec<T> acc) {
+            T* ow = out + window_offset(st + 14, w, wg) + h * D;
+            weighted_rows(vh, st[12], p_t, N, D, Np, [&](idx ib, idx t, Vec<T> acc) {
                 const idx n = (ib + L <= N) ? L : N - ib;
-                for (idx u = 0; u < n; ++u) ow[(ib + u) * C + t] = acc[u] / sum[ib + u];
+                const Vec<T> o = acc * load(inv + ib);
+                for (idx u = 0; u < n; ++u) ow[(ib + u) * C + t] = o[u];
             });
             if (lse) {
                 T* lw = lse + (w * H + h) * N;
@@ -219,32 +262,34 @@ void forward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t,
 
 template <typename T>
 void backward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t, T scale, const T* out,
-              const T* d_out, const T* lse, T* dq, T* dk, T* dv, const idx* dst, T* d_mask_t,
+              const T* d_out, const T* lse, T* dq, T* dk, T* dv, T* d_mask_t,
               idx H, idx N, idx D, idx Np, idx w0, idx w1) {
     constexpr int L = Lanes<T>::value;
-    std::vector<T> work(static_cast<size_t>(2 * D * Np + 2 * N * Np + 2 * Np));
+    std::vector<T> work(static_cast<size_t>(2 * D * Np + 4 * N * Np + 2 * Np));
     T* q_t = work.data();
     T* do_t = q_t + D * Np;
     T* p_t = do_t + D * Np;
     T* ds_t = p_t + N * Np;
-    T* delta = ds_t + N * Np;
+    T* p_q = ds_t + N * Np;
+    T* ds_q = p_q + N * Np;
+    T* delta = ds_q + N * Np;
     T* lse_p = delta + Np;
     const idx C = H * D;
+    const idx wg = st[0];
     for (idx w = w0; w < w1; ++w) {
         for (idx h = 0; h < H; ++h) {
-            const T* qh = q + w * st[0] + h * st[1];
-            const T* kh = k + w * st[3] + h * st[4];
-            const T* vh = v + w * st[6] + h * st[7];
-            const T* mh = mask_t ? mask_t + w * st[9] + h * N * Np : nullptr;
-            const T* ow = out + w * N * C + h * D;
-            const T* gw = d_out + w * N * C + h * D;
+            const T* qh = q + window_offset(st + 1, w, wg) + h * st[3];
+            const T* kh = k + window_offset(st + 5, w, wg) + h * st[7];
+            const T* vh = v + window_offset(st + 9, w, wg) + h * st[11];
+            const T* mh = mask_t ? mask_t + w * st[13] + h * N * Np : nullptr;
+            const T* ow = out + window_offset(st + 14, w, wg) + h * D;
+            const T* gw = d_out + window_offset(st + 14, w, wg) + h * D;
             const T* lw = lse + (w * H + h) * N;
-            for (idx t = 0; t < D; ++t) {
-                for (idx i = 0; i < Np; ++i) {
-                    q_t[t * Np + i] = i < N ? scale * qh[i * st[2] + t] : T(0);
-                    do_t[t * Np + i] = i < N ? gw[i * C + t] : T(0);
-                }
-            }
+            T* dqh = dq + window_offset(st + 16, w, wg) + h * st[18];
+            T* dkh = dk + window_offset(st + 20, w, wg) + h * st[22];
+            T* dvh = dv + window_offset(st + 24, w, wg) + h * st[26];
+            transpose_rows(qh, st[4], scale, N, D, Np, q_t);
+            transpose_rows(gw, C, T(1), N, D, Np, do_t);
             for (idx i = 0; i < Np; ++i) {
                 T s = T(0);
                 if (i < N)
@@ -253,12 +298,12 @@ void backward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t
                 // padded queries get probability exp(-huge) = 0, so they add nothing below
                 lse_p[i] = i < N ? lw[i] : std::numeric_limits<T>::max();
             }
-            scores_transposed(kh, st[5], q_t, mh, N, D, Np, p_t);
+            scores_transposed(kh, st[8], q_t, mh, N, D, Np, p_t);
             for (idx ib = 0; ib < Np; ib += L) {
                 const Vec<T> lse_b = load(lse_p + ib), delta_b = load(delta + ib);
                 for (idx j = 0; j < N; ++j) {
                     Vec<T> dp{};
-                    const T* vj = vh + j * st[8];
+                    const T* vj = vh + j * st[12];
                     for (idx t = 0; t < D; ++t) dp += vj[t] * load(do_t + t * Np + ib);
                     const Vec<T> p = exp_lanes(load(p_t + j * Np + ib) - lse_b);
                     const Vec<T> ds = p * (dp - delta_b);
@@ -270,13 +315,21 @@ void backward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t
                     }
                 }
             }
-            T* dqh = dq + w * dst[0] + h * dst[1];
-            weighted_rows(kh, st[5], ds_t, N, D, Np, [&](idx ib, idx t, Vec<T> acc) {
+            weighted_rows(kh, st[8], ds_t, N, D, Np, [&](idx ib, idx t, Vec<T> acc) {
                 const idx n = (ib + L <= N) ? L : N - ib;
-                for (idx u = 0; u < n; ++u) dqh[(ib + u) * dst[2] + t] = scale * acc[u];
+                for (idx u = 0; u < n; ++u) dqh[(ib + u) * st[19] + t] = scale * acc[u];
             });
-            row_dots(ds_t, q_t, N, D, Np, dk + w * dst[3] + h * dst[4], dst[5]);
-            row_dots(p_t, do_t, N, D, Np, dv + w * dst[6] + h * dst[7], dst[8]);
+            // dK = dS^T (scale q) and dV = P^T dO, vectorised over keys: on key-major copies
+            transpose_square(ds_t, N, Np, ds_q);
+            transpose_square(p_t, N, Np, p_q);
+            weighted_rows(qh, st[4], ds_q, N, D, Np, [&](idx jb, idx t, Vec<T> acc) {
+                const idx n = (jb + L <= N) ? L : N - jb;
+                for (idx u = 0; u < n; ++u) dkh[(jb + u) * st[23] + t] = scale * acc[u];
+            });
+            weighted_rows(gw, C, p_q, N, D, Np, [&](idx jb, idx t, Vec<T> acc) {
+                const idx n = (jb + L <= N) ? L : N - jb;
+                for (idx u = 0; u < n; ++u) dvh[(jb + u) * st[27] + t] = acc[u];
+            });
         }
     }
 }
@@ -328,10 +381,10 @@ int swinsr_wattn_openmp() {
 // d_mask_t: `threads` accumulators of (H, N, Np), one per thread (the caller sums them)
 #define SWINSR_BACKWARD(T, NAME)                                                                                 \
     void NAME(const T* q, const T* k, const T* v, const idx* st, const T* mask_t, double scale, const T* out,    \
-              const T* d_out, const T* lse, T* dq, T* dk, T* dv, const idx* dst, T* d_mask_t, idx H, idx N,      \
-              idx D, idx Np, idx w0, idx w1, int threads) {                                                      \
+              const T* d_out, const T* lse, T* dq, T* dk, T* dv, T* d_mask_t, idx H, idx N, idx D, idx Np,       \
+              idx w0, idx w1, int threads) {                                                                     \
         split_windows(w0, w1, threads, [&](idx a, idx b, int tid) {                                              \
-            backward<T>(q, k, v, st, mask_t, static_cast<T>(scale), out, d_out, lse, dq, dk, dv, dst,             \
+            backward<T>(q, k, v, st, mask_t, static_cast<T>(scale), out, d_out, lse, dq, dk, dv,                  \
                         d_mask_t ? d_mask_t + tid * H * N * Np : nullptr, H, N, D, Np, a, b);                    \
         });                                                                                                      \
     }
