@@ -1,0 +1,79 @@
+"""Inference linears through oneDNN's packed GEMM (swinsr.layers.linear) against F.linear."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from swinsr.layers import Mlp, plain_path
+from swinsr.layers import linear as packed
+
+needs_packed = pytest.mark.skipif(not packed.packed_linear_available(), reason="oneDNN packed linear unavailable")
+
+
+@needs_packed
+@pytest.mark.parametrize("gelu", [False, True])
+@pytest.mark.parametrize("shape", [(7, 60), (3, 17, 60), (2, 5, 64, 60)])
+def test_equals_f_linear(gelu, shape):
+    torch.manual_seed(0)
+    layer = nn.Linear(60, 180)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        got = packed.fast_linear(x, layer.weight, layer.bias, layer, "weight", gelu=gelu)
+        want = F.linear(x, layer.weight, layer.bias)
+        want = F.gelu(want) if gelu else want
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) < 1e-5
+    assert "weight" in layer.__dict__.get("_packed_weights", {})  # the packed path really ran
+
+
+@needs_packed
+def test_non_contiguous_inputs_and_other_row_counts_reuse_the_packing():
+    torch.manual_seed(0)
+    layer = nn.Linear(24, 40)
+    x = torch.randn(64, 8, 24).transpose(0, 1)  # a strided view, as window gathers give
+    with torch.no_grad():
+        a = packed.linear_module(layer, x)
+        packed_once = layer.__dict__["_packed_weights"]["weight"][1]
+        b = packed.linear_module(layer, torch.randn(3, 24))
+        assert layer.__dict__["_packed_weights"]["weight"][1] is packed_once
+    assert float((a - F.linear(x, layer.weight, layer.bias)).abs().max()) < 1e-5
+    assert b.shape == (3, 40)
+
+
+@needs_packed
+def test_weight_updates_invalidate_the_packed_copy():
+    torch.manual_seed(0)
+    layer = nn.Linear(16, 16)
+    x = torch.randn(5, 16)
+    with torch.no_grad():
+        before = packed.linear_module(layer, x)
+        layer.weight.mul_(2.0)  # an optimizer step / load_state_dict: in place
+        after = packed.linear_module(layer, x)
+    assert float((after - F.linear(x, layer.weight, layer.bias)).abs().max()) < 1e-5
+    assert not torch.allclose(before, after)
+
+
+def test_autograd_float64_and_the_plain_path_use_f_linear():
+    layer = nn.Linear(8, 8)
+    x = torch.randn(4, 8, requires_grad=True)
+    packed.linear_module(layer, x).sum().backward()  # grad mode: an ordinary differentiable linear
+    assert x.grad is not None and "_packed_weights" not in layer.__dict__
+    with torch.no_grad():
+        packed.linear_module(layer.double(), x.detach().double())
+        with plain_path():
+            packed.linear_module(layer.float(), x.detach())
+    assert "_packed_weights" not in layer.__dict__
+
+
+def test_mlp_fuses_only_the_exact_gelu():
+    torch.manual_seed(0)
+    exact, tanh = Mlp(12, 24).eval(), Mlp(12, 24, act_layer=lambda: nn.GELU(approximate="tanh")).eval()
+    x = torch.randn(3, 12)
+    assert packed.is_exact_gelu(exact.act) and not packed.is_exact_gelu(tanh.act)
+    with torch.no_grad():
+        for mlp in (exact, tanh):
+            want = mlp.fc2(mlp.act(mlp.fc1(x)))
+            assert float((mlp(x) - want).abs().max()) < 1e-5
