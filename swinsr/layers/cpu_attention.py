@@ -27,6 +27,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -85,6 +86,16 @@ def _openmp_runtime() -> str | None:
     return None
 
 
+def _cpu_identity() -> str:
+    """The CPU model and feature flags (``/proc/cpuinfo``), or what :mod:`platform` knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    wanted = [line for line in lines if line.startswith(("model name", "flags", "Features", "CPU part"))]
+    return "\n".join(dict.fromkeys(wanted)) or f"{platform.machine()} {platform.processor()}"
+
+
 def _build(compiler: str, flags: list[str], openmp: str | None) -> Path:
     """Compile the kernel (once per source/compiler/flags/runtime) and return the shared library's path.
 
@@ -93,7 +104,9 @@ def _build(compiler: str, flags: list[str], openmp: str | None) -> Path:
     """
     source = _SOURCE.read_bytes()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
-    key = hashlib.sha256(source + "\0".join([compiler, version, *flags, openmp or ""]).encode()).hexdigest()[:16]
+    # the CPU is part of the key: a -march=native build from another machine sharing this cache
+    # (a network home, a copied image) could use instructions this CPU lacks
+    key = hashlib.sha256(source + "\0".join([compiler, version, *flags, openmp or "", _cpu_identity()]).encode()).hexdigest()[:16]
     target_dir = cache_dir() / "kernels"
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
