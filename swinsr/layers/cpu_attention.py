@@ -39,6 +39,8 @@ from pathlib import Path
 
 import torch
 
+from .fastpath import caching_allowed
+
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("kernels") / "window_attention.cpp"
@@ -209,13 +211,9 @@ def cpu_kernel(enabled: bool | None = True) -> Iterator[None]:
 
 
 def _graph_capture() -> bool:
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        return True
-    compiler = getattr(torch, "compiler", None)
-    if compiler is not None and compiler.is_compiling():
-        return True
+    """Tracing, scripting, ``torch.compile`` or export: the graph must see SDPA, not a ctypes call."""
     onnx = getattr(torch, "onnx", None)
-    return bool(onnx is not None and getattr(onnx, "is_in_onnx_export", lambda: False)())
+    return not caching_allowed() or bool(onnx is not None and getattr(onnx, "is_in_onnx_export", lambda: False)())
 
 
 def usable(qkv: torch.Tensor, masks: torch.Tensor | None, dropout_p: float) -> bool:
