@@ -3,6 +3,7 @@
 from .attention import WindowAttention, WindowAttentionBase, WindowAttentionV2
 from .block import SwinBlock, SwinStage
 from .fastpath import fast_path_enabled, plain_path, set_fast_path
+from .cpu_attention import cpu_kernel, kernel_status
 from .embed import PatchEmbed, PatchMerging, patch_unembed
 from .mlp import DropPath, Mlp, drop_path
 from .position import infer_pretrained_window_size, log_spaced_relative_coords, relative_position_index
@@ -46,12 +47,14 @@ __all__ = [
     "WindowAttention",
     "WindowAttentionBase",
     "WindowAttentionV2",
+    "cpu_kernel",
     "cyclic_shift",
     "drop_path",
     "fast_path_enabled",
     "plain_path",
     "set_fast_path",
     "infer_pretrained_window_size",
+    "kernel_status",
     "log_spaced_relative_coords",
     "pad_to_multiple",
     "patch_unembed",
