@@ -10,8 +10,10 @@ forward and backward, including the gradient of the additive mask (= the positio
 The kernel is plain C++ with no dependency on PyTorch's headers. On first use it is compiled
 for the CPU it runs on (about two seconds, ``c++`` or ``$CXX``) into swinsr's cache directory
 (``$SWINSR_CACHE_DIR``, else ``$XDG_CACHE_HOME/swinsr``, else ``~/.cache/swinsr``), keyed by a hash
-of the source, the compiler and the flags, and loaded with :mod:`ctypes`; calls release the
-GIL, so windows are split over ``torch.get_num_threads()`` Python threads. Without a compiler,
+of the source, the compiler, the flags and the CPU, and loaded with :mod:`ctypes`. It is linked
+against the OpenMP runtime PyTorch has loaded, so its parallel regions run on torch's own threads
+(a second runtime's workers would spin on the same cores); where none is found, windows are split
+over Python threads instead (ctypes releases the GIL). Without a compiler,
 with ``SWINSR_CPU_KERNEL=0``, or under tracing / ``torch.compile`` / export, attention stays on
 ``scaled_dot_product_attention``: the kernel only ever changes speed, never availability.
 
@@ -191,7 +193,7 @@ def kernel_enabled() -> bool:
 def kernel_status() -> str:
     """One line for benchmarks: whether the kernel is used, and if not, why."""
     if not kernel_enabled():
-        return "off (SWINSR_CPU_KERNEL=0)"
+        return "off (SWINSR_CPU_KERNEL=0 or cpu_kernel(False))"
     lib = _library()
     if lib is None:
         return f"unavailable ({_state['error']})"
