@@ -104,24 +104,3 @@ def test_lean_autocast_keeps_fp32_stream():
         whole = model(x)
     assert torch.isfinite(lean).all()
     assert (lean.float() - whole.float()).abs().max().item() < 2e-2
-
-
-def test_wide_blocks_go_lean_earlier_in_smaller_chunks(monkeypatch):
-    # 128+ channels: lean from 1/16 of the token threshold (a 64 x 64 map), chunks of <= 2,048 tokens
-    calls = _count_lean(monkeypatch)
-    torch.manual_seed(0)
-    wide = SwinBlock(128, 4, window_size=8, shift_size=4).double().eval()
-    narrow = SwinBlock(64, 4, window_size=8, shift_size=4).double().eval()
-    assert wide._lean_settings() == (65536 // 16, 2048) and narrow._lean_settings() == lean_settings()
-    with lean_inference(chunk_tokens=1024):
-        assert wide._lean_settings() == (4096, 1024)
-    x = torch.randn(1, 64 * 64, 128, dtype=torch.float64)
-    with torch.no_grad():
-        lean = wide(x, (64, 64))
-        assert calls[0] == 1
-        narrow(torch.randn(1, 64 * 64, 64, dtype=torch.float64), (64, 64))
-        assert calls[0] == 1  # 4,096 tokens of a 64-wide block: one call
-        with lean_inference(min_tokens=10**9):
-            whole = wide(x, (64, 64))
-    assert calls[0] == 1
-    assert float((lean - whole).abs().max()) < 1e-12

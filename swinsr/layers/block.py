@@ -113,22 +113,9 @@ class SwinBlock(nn.Module):
             x = x[:, :h, :w]
         return x.reshape(b, h * w, c)
 
-    def _lean_settings(self) -> tuple[int, int]:
-        """``(min_tokens, chunk_tokens)`` for this block: wide blocks go lean earlier, in smaller chunks.
-
-        At 128+ channels the one-call path's q/k/v of a 128 x 128 map are ~35 MB, beyond the CPU's
-        caches; in 2,048-token chunks (~4.4 MB) SwinIR-M x4 at 128x128 ran 8% faster (3.00 vs 3.26 s,
-        AVX2, 2 threads), while a 60-wide SwinIR-S lost time to the chunking. So wide blocks use 1/16
-        of the token threshold and chunks of at most 2,048 tokens (both follow :func:`lean_inference`).
-        """
-        min_tokens, chunk_tokens = lean_settings()
-        if self.dim >= 128:
-            return min_tokens // 16, min(chunk_tokens, 2048)
-        return min_tokens, chunk_tokens
-
     def _runs_lean(self, x: torch.Tensor, x_size: Size) -> bool:
         """Whether this forward takes the memory-lean chunked path (see :func:`~swinsr.layers.fastpath.lean_inference`)."""
-        min_tokens, _ = self._lean_settings()
+        min_tokens, _ = lean_settings()
         h, w = x_size
         return (
             h * w >= min_tokens
@@ -151,7 +138,7 @@ class SwinBlock(nn.Module):
         h, w = x_size
         b, _, c = x.shape
         ws, shift, n = self.window_size, self.shift_size, self.window_size**2
-        _, chunk_tokens = self._lean_settings()
+        _, chunk_tokens = lean_settings()
         order, _ = window_gather_indices(h, w, ws, shift, x.device, crop=(h, w), grouped=True)
         # not written into the input unless allowed: the caller may still hold it (group residuals)
         out = x if in_place else x.clone()
