@@ -28,7 +28,9 @@ import torch.nn as nn
 from .archs import build_model
 from .archs import presets as family_presets
 from .errors import OptionError
+from .layers import cpu_attention
 from .layers.fastpath import plain_path
+from .layers.linear import packed_linear_available
 
 #: Released configurations (random weights): name -> (architecture, reference constructor kwargs);
 #: each family declares its own (``Family.presets``), e.g. ``swinir-s-x4``, ``hat-s-x4``.
@@ -60,8 +62,6 @@ def machine_description(device: torch.device) -> str:
                     break
         except OSError:
             pass
-        from .layers import cpu_attention
-
         name = f"{name}, {os.cpu_count()} cores, {cpu_capability()}, attention kernel {cpu_attention.kernel_status()}"
     return f"{name}, torch {torch.__version__}"
 
@@ -74,9 +74,6 @@ def cpu_capability() -> str:
 
 def precision_settings(device: torch.device) -> dict[str, Any]:
     """The numeric settings that change fp32 speed: CPU kernel level, TF32 on CUDA (recorded with every run)."""
-    from .layers import cpu_attention
-    from .layers.linear import packed_linear_available
-
     info: dict[str, Any] = {"cpu_capability": cpu_capability(),
                             "float32_matmul_precision": torch.get_float32_matmul_precision()}
     if device.type == "cpu":

@@ -214,3 +214,29 @@ def test_compiled_once_into_the_cache(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert second.stdout.strip() == path and os.path.getmtime(path) == mtime
     assert sorted(p.name for p in (tmp_path / "kernels").iterdir()) == [os.path.basename(path)]  # no temp left
+
+
+@needs_kernel
+def test_a_build_without_openmp_splits_windows_over_python_threads(tmp_path):
+    # where no OpenMP runtime is found (e.g. no /proc), windows go to a Python thread pool instead
+    code = (
+        "import torch\n"
+        "from swinsr.layers import cpu_attention as c\n"
+        "c._openmp_runtime = lambda: None\n"
+        "torch.set_num_threads(2)\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "qkv = torch.randn(1, 40, 64, 3, 4, 8, dtype=torch.float64, generator=g, requires_grad=True)\n"
+        "m = torch.randn(1, 4, 64, 64, dtype=torch.float64, generator=g, requires_grad=True)\n"
+        "got = c.attend(qkv, m, [(0, 40, 0)], 0.3)\n"
+        "got.sum().backward()\n"
+        "a, b = qkv.detach().clone().requires_grad_(), m.detach().clone().requires_grad_()\n"
+        "q, k, v = c.qkv_views(a)\n"
+        "want = (torch.softmax(0.3 * q @ k.transpose(-1, -2) + b[:, None], -1) @ v).transpose(2, 3).reshape(1, 40, 64, 32)\n"
+        "want.sum().backward()\n"
+        "err = max(float((got - want).abs().max()), float((qkv.grad - a.grad).abs().max()), float((m.grad - b.grad).abs().max()))\n"
+        "print(c.kernel_status(), err < 1e-12, c._state['pool_size'])\n"
+    )
+    env = dict(os.environ, SWINSR_CACHE_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("Python threads) True 2")
