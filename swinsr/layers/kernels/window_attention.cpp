@@ -65,18 +65,19 @@ template <typename T> SWINSR_INLINE Vec<T> load(const T* p) {
 template <typename T> SWINSR_INLINE void store(T* p, Vec<T> x) { std::memcpy(p, &x, sizeof x); }
 template <typename T> SWINSR_INLINE Vec<T> splat(T x) { return Vec<T>{} + x; }
 
-SWINSR_INLINE Vec<float> exp_lanes(Vec<float> x) {
-    // exp(x) = 2^n * 2^f with t = x log2(e) = n + f, n = round(t), |f| <= 1/2, and 2^f by its Taylor
-    // polynomial of degree 6 (relative error < 1.3e-7, as good as float rounding allows here). The
-    // rounding adds and removes 1.5 * 2^23, whose bit pattern then holds n; 2^n is added straight into
-    // the exponent bits. Below -87 (t < -125.5) the result is 0, what the softmax wants for masked
-    // scores; inputs here are <= 0 (scores minus their maximum or log-sum-exp).
+// exp(x - m) for scores x and their maximum m (so x - m <= 0). exp(y) = 2^n * 2^f with
+// t = y log2(e) = n + f, n = round(t), |f| <= 1/2 (t from one FMA), and 2^f by its Taylor polynomial of
+// degree 6 (relative error < 1.3e-7, as good as float rounding allows here). The rounding adds and
+// removes 1.5 * 2^23, whose low mantissa bits then hold n; shifted left by 23 they are exactly n << 23
+// (the magic number's own bits shift out), added straight into the exponent of 2^f. t is clamped at
+// -125.5, where the result (about 1e-38) stands in for the 0 of masked or far-below-maximum scores:
+// added to a sum that is at least 1 (the maximum's own term), it changes nothing.
+SWINSR_INLINE Vec<float> exp_minus(Vec<float> x, Vec<float> m_log2e) {
     typedef ivec_f32 ivec;
     const Vec<float> magic = splat(12582912.0f);
-    Vec<float> t = x * 1.44269504088896341f;
+    Vec<float> t = x * 1.44269504088896341f - m_log2e;
     const Vec<float> lo = splat(-125.5f);
-    const auto underflow = t < lo;
-    t = underflow ? lo : t;
+    t = t < lo ? lo : t;
     const Vec<float> shifted = t + magic;
     const Vec<float> f = t - (shifted - magic);
     Vec<float> p = splat(1.5403530393381609e-4f);
@@ -89,18 +90,19 @@ SWINSR_INLINE Vec<float> exp_lanes(Vec<float> x) {
     ivec n, bits;
     std::memcpy(&n, &shifted, sizeof n);
     std::memcpy(&bits, &p, sizeof bits);
-    ivec magic_bits;
-    std::memcpy(&magic_bits, &magic, sizeof magic_bits);
-    bits += (n - magic_bits) << 23;
+    bits += n << 23;
     Vec<float> result;
     std::memcpy(&result, &bits, sizeof result);
-    return underflow ? splat(0.0f) : result;
+    return result;
 }
+SWINSR_INLINE Vec<float> exp_minus_prep(Vec<float> m) { return m * 1.44269504088896341f; }
 
-SWINSR_INLINE Vec<double> exp_lanes(Vec<double> x) {  // float64: the tests' reference-exact path
+SWINSR_INLINE Vec<double> exp_minus(Vec<double> x, Vec<double> m) {  // float64: the tests' reference-exact path
+    x -= m;
     for (int u = 0; u < Lanes<double>::value; ++u) x[u] = std::exp(x[u]);
     return x;
 }
+SWINSR_INLINE Vec<double> exp_minus_prep(Vec<double> m) { return m; }
 
 // dst[t][i] = scale * src[i][t], queries i >= N zero (src rows of D values, row stride sn): rows
 // are read contiguously, the scattered writes stay within the L1-resident destination
@@ -125,6 +127,17 @@ SWINSR_INLINE void prefetch_rows(const T* base, idx sn, idx r0, idx r1, idx widt
 // Each inner loop updates 2 x RB independent accumulators: an FMA has a latency of about four
 // cycles and two issue per cycle, so fewer chains would leave the units idle.
 
+// Keep a vector in a register: without this GCC folds the loads of the shared operand into every
+// FMA's memory operand (one load per FMA instead of one per RB FMAs), and the tile becomes
+// load-bound: 10-15% of the whole kernel at head dims 10 and 30 (AVX2 and AVX-512 alike).
+template <typename V> SWINSR_INLINE void pin(V& x) {
+#if defined(__x86_64__) || defined(__i386__)
+    asm("" : "+x"(x));
+#elif defined(__aarch64__)
+    asm("" : "+w"(x));
+#endif
+}
+
 // scores_t[j][i] = mask_t[j][i] + sum_t k[j][t] * q_t[t][i] for keys j (JB of them from j0) and
 // the RB query blocks from ib (q_t, mask_t, scores_t rows are Np long)
 template <typename T, int RB, int JB>
@@ -133,11 +146,15 @@ SWINSR_INLINE void scores_tile(const T* k, idx kn, const T* q_t, const T* mask_t
     Vec<T> acc[JB][RB];
     for (int jj = 0; jj < JB; ++jj)
         for (int r = 0; r < RB; ++r) acc[jj][r] = mask_t ? load(mask_t + (j0 + jj) * Np + ib + r * L) : Vec<T>{};
+    const T* kj = k + j0 * kn;
     for (idx t = 0; t < D; ++t) {
         Vec<T> qv[RB];
-        for (int r = 0; r < RB; ++r) qv[r] = load(q_t + t * Np + ib + r * L);
+        for (int r = 0; r < RB; ++r) {
+            qv[r] = load(q_t + t * Np + ib + r * L);
+            pin(qv[r]);
+        }
         for (int jj = 0; jj < JB; ++jj) {
-            const T kv = k[(j0 + jj) * kn + t];
+            const T kv = kj[jj * kn + t];
             for (int r = 0; r < RB; ++r) acc[jj][r] += kv * qv[r];
         }
     }
@@ -170,7 +187,10 @@ SWINSR_INLINE void weighted_tile(const T* src, idx sn, const T* weights_t, idx N
         for (int r = 0; r < RB; ++r) acc[tt][r] = Vec<T>{};
     for (idx j = 0; j < N; ++j) {
         Vec<T> wv[RB];
-        for (int r = 0; r < RB; ++r) wv[r] = load(weights_t + j * Np + ib + r * L);
+        for (int r = 0; r < RB; ++r) {
+            wv[r] = load(weights_t + j * Np + ib + r * L);
+            pin(wv[r]);
+        }
         for (int tt = 0; tt < TB; ++tt) {
             const T s = src[j * sn + t0 + tt];
             for (int r = 0; r < RB; ++r) acc[tt][r] += s * wv[r];
@@ -239,14 +259,25 @@ void forward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t,
             transpose_rows(qh, st[4], scale, N, D, Np, q_t);
             scores_transposed(kh, st[8], q_t, mh, N, D, Np, p_t);
             for (idx ib = 0; ib < Np; ib += L) {
-                Vec<T> m = splat(-std::numeric_limits<T>::infinity());
-                for (idx j = 0; j < N; ++j) {
+                // four running maxima: one chain of dependent max operations would be latency-bound
+                Vec<T> m4[4];
+                for (auto& x : m4) x = splat(-std::numeric_limits<T>::infinity());
+                idx j = 0;
+                for (; j + 4 <= N; j += 4)
+                    for (int u = 0; u < 4; ++u) {
+                        const Vec<T> row = load(p_t + (j + u) * Np + ib);
+                        m4[u] = row > m4[u] ? row : m4[u];
+                    }
+                for (; j < N; ++j) {
                     const Vec<T> row = load(p_t + j * Np + ib);
-                    m = row > m ? row : m;
+                    m4[0] = row > m4[0] ? row : m4[0];
                 }
+                const Vec<T> m01 = m4[0] > m4[1] ? m4[0] : m4[1], m23 = m4[2] > m4[3] ? m4[2] : m4[3];
+                const Vec<T> m = m01 > m23 ? m01 : m23;
                 Vec<T> s{};
+                const Vec<T> mp = exp_minus_prep(m);
                 for (idx j = 0; j < N; ++j) {
-                    const Vec<T> e = exp_lanes(load(p_t + j * Np + ib) - m);
+                    const Vec<T> e = exp_minus(load(p_t + j * Np + ib), mp);
                     store(p_t + j * Np + ib, e);
                     s += e;
                 }
@@ -308,12 +339,12 @@ void backward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t
             }
             scores_transposed(kh, st[8], q_t, mh, N, D, Np, p_t);
             for (idx ib = 0; ib < Np; ib += L) {
-                const Vec<T> lse_b = load(lse_p + ib), delta_b = load(delta + ib);
+                const Vec<T> lse_b = exp_minus_prep(load(lse_p + ib)), delta_b = load(delta + ib);
                 for (idx j = 0; j < N; ++j) {
                     Vec<T> dp{};
                     const T* vj = vh + j * st[12];
                     for (idx t = 0; t < D; ++t) dp += vj[t] * load(do_t + t * Np + ib);
-                    const Vec<T> p = exp_lanes(load(p_t + j * Np + ib) - lse_b);
+                    const Vec<T> p = exp_minus(load(p_t + j * Np + ib), lse_b);
                     const Vec<T> ds = p * (dp - delta_b);
                     store(p_t + j * Np + ib, p);
                     store(ds_t + j * Np + ib, ds);
