@@ -27,6 +27,9 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -216,11 +219,45 @@ SWINSR_INLINE void weighted_rows(const T* src, idx sn, const T* weights_t, idx N
     for (; ib < Np; ib += L) weighted_block<T, 1>(src, sn, weights_t, N, D, Np, ib, sink);
 }
 
+#if defined(__AVX__)
+// dst[c][r] = src[r][c] for an 8 x 8 float block (rows `ld` apart in both): unpack pairs, shuffle
+// quads, swap 128-bit halves
+SWINSR_INLINE void transpose8x8(const float* src, idx ld, float* dst) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
 // dst[i][j] = src[j][i] for the N x N block of an (N, Np) key-major matrix, the columns j >= N of
 // dst zeroed: the query-major copy whose rows the key-vectorised products read
 template <typename T>
 SWINSR_INLINE void transpose_square(const T* src, idx N, idx Np, T* dst) {
-    for (idx j = 0; j < N; ++j)
+    idx done = 0;
+#if defined(__AVX__)
+    if constexpr (sizeof(T) == 4) {
+        if (N % 8 == 0) {  // 8 x 8 blocks in registers: a quarter of the instructions of the scalar copy
+            for (idx jb = 0; jb < N; jb += 8)
+                for (idx ib = 0; ib < N; ib += 8)
+                    transpose8x8(reinterpret_cast<const float*>(src) + jb * Np + ib, Np, reinterpret_cast<float*>(dst) + ib * Np + jb);
+            done = N;
+        }
+    }
+#endif
+    for (idx j = done; j < N; ++j)
         for (idx i = 0; i < N; ++i) dst[i * Np + j] = src[j * Np + i];
     for (idx i = 0; i < N; ++i)
         for (idx j = N; j < Np; ++j) dst[i * Np + j] = T(0);
@@ -338,12 +375,12 @@ void backward(const T* q, const T* k, const T* v, const idx* st, const T* mask_t
                 lse_p[i] = i < N ? lw[i] : std::numeric_limits<T>::max();
             }
             scores_transposed(kh, st[8], q_t, mh, N, D, Np, p_t);
+            // dP^T[j][i] = sum_t v[j][t] dO[i][t]: the same register-blocked product as the scores
+            scores_transposed(vh, st[12], do_t, static_cast<const T*>(nullptr), N, D, Np, ds_t);
             for (idx ib = 0; ib < Np; ib += L) {
                 const Vec<T> lse_b = exp_minus_prep(load(lse_p + ib)), delta_b = load(delta + ib);
                 for (idx j = 0; j < N; ++j) {
-                    Vec<T> dp{};
-                    const T* vj = vh + j * st[12];
-                    for (idx t = 0; t < D; ++t) dp += vj[t] * load(do_t + t * Np + ib);
+                    const Vec<T> dp = load(ds_t + j * Np + ib);
                     const Vec<T> p = exp_minus(load(p_t + j * Np + ib), lse_b);
                     const Vec<T> ds = p * (dp - delta_b);
                     store(p_t + j * Np + ib, p);
