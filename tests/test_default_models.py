@@ -118,6 +118,16 @@ def test_before_after_picture_script(shared, tmp_path):
     real = cv2.imread(str(two))
     assert real.shape == (22 + 64, 4 * 64 + 3 * 6, 3)
     assert abs(real[22:, 70:134].astype(float) - real[22:, 140:204].astype(float)).max() == 0  # same model twice
+    # the restoration picture: the protocol's degradation | the embedded model | clean
+    restored = tmp_path / "jpeg.png"
+    args = ["--shared", str(shared), "--task", "jpeg", "--image", "restoration/LIVE1/parrots", "--box", "8", "16", "40"]
+    assert script.main([*args, "-o", str(restored)]) == 0
+    panels = cv2.imread(str(restored))
+    assert panels.shape == (22 + 40, 3 * 40 + 2 * 6, 3)
+    jpeg, model, clean = (panels[22:, x : x + 40].astype(float) for x in (0, 46, 92))
+    assert abs(model - clean).mean() < abs(jpeg - clean).mean()  # restored is nearer the clean crop
+    assert script.main(["--shared", str(shared), "--task", "denoise", "--image", "restoration/McMaster/1", "--box", "0", "0", "9999", "-o", str(restored)]) != 0
+    assert cv2.imread(str(restored)).shape == panels.shape  # the refused box left the picture alone
 
 
 # ----------------------------------------------------------------------------- the whole registry
