@@ -1,4 +1,4 @@
-"""Inference linears through oneDNN's packed GEMM (swinsr.layers.linear) against F.linear."""
+"""Linears through oneDNN (swinsr.layers.linear): packed inference GEMMs and the training linear, against F.linear."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_non_contiguous_inputs_and_other_row_counts_reuse_the_packing():
         packed_once = layer.__dict__["_packed_weights"]["weight"][1]
         b = packed.linear_module(layer, torch.randn(3, 24))
         assert layer.__dict__["_packed_weights"]["weight"][1] is packed_once
-    assert float((a - F.linear(x, layer.weight, layer.bias)).abs().max()) < 1e-5
+    assert float((a - F.linear(x, layer.weight, layer.bias)).detach().abs().max()) < 1e-5
     assert b.shape == (3, 40)
 
 
@@ -59,13 +59,54 @@ def test_weight_updates_invalidate_the_packed_copy():
 def test_autograd_float64_and_the_plain_path_use_f_linear():
     layer = nn.Linear(8, 8)
     x = torch.randn(4, 8, requires_grad=True)
-    packed.linear_module(layer, x).sum().backward()  # grad mode: an ordinary differentiable linear
+    packed.linear_module(layer, x).sum().backward()  # grad mode: differentiable, never packed
     assert x.grad is not None and "_packed_weights" not in layer.__dict__
     with torch.no_grad():
         packed.linear_module(layer.double(), x.detach().double())
         with plain_path():
             packed.linear_module(layer.float(), x.detach())
     assert "_packed_weights" not in layer.__dict__
+
+
+def _grads(fn, x, layer, grad):
+    x = x.detach().clone().requires_grad_()
+    layer.zero_grad(set_to_none=True)
+    y = fn(x)
+    y.backward(grad)
+    return y.detach(), x.grad, layer.weight.grad, None if layer.bias is None else layer.bias.grad, y.grad_fn
+
+
+@needs_packed
+@pytest.mark.parametrize("bias", [True, False])
+def test_training_linear_gives_f_linears_values_and_gradients(bias):
+    torch.manual_seed(0)
+    layer = nn.Linear(48, 144, bias=bias)
+    x = torch.randn(64, 8, 48).transpose(0, 1)  # strided, as window gathers give
+    grad = torch.randn(8, 64, 144)
+    *got, fn_got = _grads(lambda t: packed.linear_module(layer, t), x, layer, grad)
+    *want, _ = _grads(lambda t: F.linear(t, layer.weight, layer.bias), x, layer, grad)
+    assert type(fn_got).__name__ == "_TrainingLinearBackward"  # the oneDNN training path really ran
+    for a, b in zip(got, want):
+        if b is None:
+            assert a is None
+            continue
+        assert a.shape == b.shape
+        assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+    assert "_packed_weights" not in layer.__dict__  # training never packs (the weight changes every step)
+
+
+@needs_packed
+def test_training_linear_only_where_it_cannot_change_behaviour():
+    layer = nn.Linear(8, 8)
+    x = torch.randn(4, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast runs F.linear in bf16: leave it to F.linear
+        assert packed.linear_module(layer, x).dtype == torch.bfloat16
+    with plain_path():
+        assert type(packed.linear_module(layer, x).grad_fn).__name__ == "AddmmBackward0"
+    frozen = nn.Linear(8, 8).requires_grad_(False)
+    assert packed.linear_module(frozen, torch.randn(4, 8)).grad_fn is None  # nothing to differentiate
+    y = packed.linear_module(layer.double(), x.detach().double().requires_grad_())
+    assert type(y.grad_fn).__name__ == "AddmmBackward0"
 
 
 def test_mlp_fuses_only_the_exact_gelu():
