@@ -68,7 +68,8 @@ template <typename T> SWINSR_INLINE Vec<T> load(const T* p) {
 template <typename T> SWINSR_INLINE void store(T* p, Vec<T> x) { std::memcpy(p, &x, sizeof x); }
 template <typename T> SWINSR_INLINE Vec<T> splat(T x) { return Vec<T>{} + x; }
 
-// exp(x - m) for scores x and their maximum m (so x - m <= 0). exp(y) = 2^n * 2^f with
+// exp(x - m) for scores x and m their row's maximum or log-sum-exp (so x - m <= 0), m passed as
+// m * log2(e) (exp_minus_prep, once per row block). exp(y) = 2^n * 2^f with
 // t = y log2(e) = n + f, n = round(t), |f| <= 1/2 (t from one FMA), and 2^f by its Taylor polynomial of
 // degree 6 (relative error < 1.3e-7, as good as float rounding allows here). The rounding adds and
 // removes 1.5 * 2^23, whose low mantissa bits then hold n; shifted left by 23 they are exactly n << 23
