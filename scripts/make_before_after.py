@@ -17,7 +17,7 @@ Example::
     python scripts/make_before_after.py --image Set14_realx4/comic --lr-dir LR_realesrgan \
         --model swinsr-light-x4 --model swinsr-real-x4 -o docs/before_after_real_x4.png
     python scripts/make_before_after.py --task denoise --image restoration/McMaster/9 --level 25
-    python scripts/make_before_after.py --task jpeg --image restoration/LIVE1/parrots --level 10 --box 60 260 200
+    python scripts/make_before_after.py --task jpeg --image restoration/LIVE1/parrots --level 10 --box 130 330 100 --zoom 2
 """
 
 from __future__ import annotations
