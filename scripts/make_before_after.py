@@ -77,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def restoration_picture(args: argparse.Namespace) -> int:
     """degraded | restored by each model | clean, with the benchmark's degradation and method."""
-    import numpy as np
-
     from swinsr.errors import SwinSRError, report_user_error
     from swinsr.metrics import calculate_psnr
     from swinsr.restoration_benchmark import RestorationMethod, degrade, quantize, read_clean, to_rgb

@@ -66,10 +66,6 @@ def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
-def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return not torch.is_grad_enabled() and _onednn_applies(x, weight)
-
-
 class _TrainingLinear(torch.autograd.Function):
     """``F.linear`` for training: forward and input gradient through oneDNN (bias in the epilogue),
     weight and bias gradients as ``F.linear``'s own backward computes them."""
@@ -121,11 +117,12 @@ def fast_linear(
 
     ``owner`` / ``name`` say where the packed weight is cached (one entry per projection).
     """
-    if _usable(x, weight):
+    onednn = _onednn_applies(x, weight)
+    if onednn and not torch.is_grad_enabled():
         rows = x.numel() // max(x.shape[-1], 1)
         packed = _packed(owner, name, weight, rows)
         return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "gelu" if gelu else "none", [], "none" if gelu else "")
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad) and _onednn_applies(x, weight):
+    if onednn and (x.requires_grad or weight.requires_grad):
         y = _TrainingLinear.apply(x, weight, bias)
     else:
         y = F.linear(x, weight, bias)
