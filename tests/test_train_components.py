@@ -97,6 +97,29 @@ def test_noise_and_jpeg_datasets(tmp_path):
     assert j["lq"].shape == (1, 24, 24) and 0 < float((j["lq"] - j["gt"]).abs().mean()) < 0.2
     with pytest.raises(OptionError, match="quality"):
         JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality=0))
+
+
+def test_strength_power_biases_training_draws_to_the_low_end(tmp_path, monkeypatch):
+    import swinsr.data.degradation_datasets as dd
+
+    root = make_images(tmp_path / "hr", n=2, size=32)
+    drawn = []
+    monkeypatch.setattr(dd, "jpeg_roundtrip", lambda img, q: drawn.append(q) or img)
+    for power in (1, 3):
+        ds = JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality_range=[10, 90], quality_power=power))
+        drawn.clear()
+        for k in range(400):
+            ds[(k % 2, k)]
+        low = sum(q <= 30 for q in drawn) / len(drawn)
+        assert 10 <= min(drawn) and max(drawn) <= 90 and all(isinstance(q, int) for q in drawn)
+        # uniform: P(q <= 30) = 21/81 = 0.26; with u ** 3: (21/81) ** (1/3) = 0.64
+        assert abs(low - (0.26 if power == 1 else 0.64)) < 0.08, (power, low)
+    assert len(set(drawn)) > 40  # still the whole range, not only its low end
+    noise = GaussianNoiseDataset(dataset_opt(GaussianNoiseDataset, type="GaussianNoiseDataset", dataroot_gt=str(root), gt_size=24, sigma_range=[0, 50], sigma_power=2))
+    stds = sorted(float((noise[(0, k)]["lq"] - noise[(0, k)]["gt"]).std()) * 255 for k in range(60))
+    assert stds[30] < 18  # median of 50 * u ** 2 is 12.5 (uniform: 25)
+    with pytest.raises(OptionError, match="quality_power"):
+        JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality_range=[10, 90], quality_power=0))
     with pytest.raises(OptionError, match="scale"):
         JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality=10, scale=2))
 
