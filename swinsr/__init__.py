@@ -24,6 +24,7 @@ from .archs import (
     families,
     register_family,
 )
+from .allocator import tune_allocator
 from .degradations import RealESRGANDegradation
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
@@ -77,5 +78,6 @@ __all__ = [
     "save_checkpoint",
     "shifted_window_mask",
     "train_pipeline",
+    "tune_allocator",
     "__version__",
 ]

@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from swinsr.allocator import tune_allocator
+
+# Tests call swinsr.cli.main, which tunes the allocator (swinsr.allocator) for the whole process:
+# do it once up front so every test, and every child process a test starts (they inherit the
+# MALLOC_* variables), runs with the same setting whatever the order.
+tune_allocator()
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..allocator import tune_allocator
 from ..errors import SwinSRError
 from .app import app, err_console
 
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SWINSR_DEBUG") == "1"
+    if "bench-speed" not in args[:1]:
+        # reuse freed tensor memory instead of page-faulting it in again (10-20% on CPU, see
+        # swinsr.allocator); bench-speed chooses with --allocator, for both sides of a comparison
+        tune_allocator()
     try:
         app(args=args, prog_name="swinsr", standalone_mode=True)
     except SwinSRError as exc:

@@ -80,6 +80,11 @@ def bench_speed_command(
     memory: bool = typer.Option(
         True, "--memory/--no-memory", help="Measure peak memory (on CPU: one fresh process per row, slower)."
     ),
+    allocator: str = typer.Option(
+        "default", "--allocator", help="default: the C allocator as the environment leaves it (glibc's defaults "
+        "unless MALLOC_* variables say otherwise); tuned: the setting the other swinsr commands run with "
+        "(swinsr.allocator), for every mode, the reference included. Recorded in the title and JSON."
+    ),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown (README-ready)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all rows to this JSON file."),
 ) -> None:
@@ -95,11 +100,19 @@ def bench_speed_command(
     from ..speed import bench_inference, bench_tiled_memory, bench_train_step, machine_description, precision_settings
     from ..speed import threads as thread_ctx
 
+    from ..allocator import allocator_status, tune_allocator
+    from ..errors import OptionError
+
+    if allocator not in ("default", "tuned"):
+        raise OptionError(f"--allocator: choose default or tuned, got {allocator!r}")
+    if allocator == "tuned" and not tune_allocator():
+        raise OptionError(f"--allocator tuned: not available here ({allocator_status()}); use --allocator default")
     dev = resolve_device(device)
     if tf32 is not None:
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
     settings = precision_settings(dev)
+    settings["allocator"] = allocator_status()
     mode_list = _split(modes) if modes else (["eager", "compiled", "bf16"] if dev.type == "cuda" else ["eager", "plain"])
     if reference_dir is not None and "reference" not in mode_list:
         mode_list.append("reference")
@@ -109,7 +122,8 @@ def bench_speed_command(
         n_threads = torch.get_num_threads()
         machine = machine_description(dev)
         extra = f", TF32 {'on' if settings['cuda_matmul_tf32'] else 'off'}" if dev.type == "cuda" else ""
-        err_console.print(f"{machine}; {n_threads} threads{extra}, load average {os.getloadavg()}", highlight=False)
+        err_console.print(f"{machine}; {n_threads} threads{extra}, load average {os.getloadavg()}; "
+                          f"allocator {settings['allocator']}", highlight=False)
         for name in _split(models):
             for size in map(int, _split(sizes)):
                 for batch in map(int, _split(batches)):
@@ -122,7 +136,8 @@ def bench_speed_command(
         if tiled:
             results += bench_tiled_memory("swinir-s-x4", [int(s) for s in _split(tiled)], tile=tile, device=dev,
                                           tile_batch=tile_batch, memory=memory, log=log)
-    title = f"swinsr speed on {machine} ({dev}, {n_threads} threads{extra}, load {os.getloadavg()[0]:.1f})"
+    alloc = "tuned allocator, " if settings["allocator"].startswith("tuned") else ""
+    title = f"swinsr speed on {machine} ({dev}, {n_threads} threads{extra}, {alloc}load {os.getloadavg()[0]:.1f})"
     header, rows = _rows(results)
     if markdown:
         console.print(f"{title}\n", highlight=False, soft_wrap=True)
