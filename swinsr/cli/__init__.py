@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SWINSR_DEBUG") == "1"
-    if "bench-speed" not in args[:1]:
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command != "bench-speed":
         # reuse freed tensor memory instead of page-faulting it in again (10-20% on CPU, see
         # swinsr.allocator); bench-speed chooses with --allocator, for both sides of a comparison
         tune_allocator()
