@@ -65,3 +65,25 @@ def test_bench_speed_allocator_option_is_checked(capsys):
         main(["bench-speed", "--allocator", "fast", "--no-memory"])
     assert exit_info.value.code == 2
     assert "--allocator: choose default or tuned" in capsys.readouterr().err
+
+
+CLI_PROBE = r"""
+import sys
+from swinsr.allocator import allocator_status
+from swinsr.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("STATUS", allocator_status())
+"""
+
+
+@glibc_only
+@pytest.mark.parametrize("args, expected", [(["models"], "tuned"), (["--debug", "bench-speed", "--help"], "default")])
+def test_the_command_tunes_except_bench_speed(args, expected):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "SWINSR_ALLOCATOR"}
+    out = subprocess.run([sys.executable, "-c", CLI_PROBE, *args], env=clean, capture_output=True, text=True,
+                         timeout=120).stdout
+    status = [ln for ln in out.splitlines() if ln.startswith("STATUS")][-1]
+    assert status.split()[1] == expected, out[-500:]
