@@ -1,13 +1,18 @@
-"""The C allocator setting swinsr's commands run CPU work with: freed tensor memory is kept for reuse.
+"""How swinsr uses the C allocator (glibc) on the CPU: reuse for speed, hand back for memory.
 
-PyTorch's CPU tensors come from ``malloc``. With glibc's defaults a block above the (dynamic)
+* :func:`tune_allocator`: the setting the ``swinsr`` command runs with, freed tensor memory kept for reuse;
+* :func:`trim_freed_memory`: free heap pages handed back between the tiles of a streamed upscale;
+* :func:`return_freed_memory`: the Upscaler's low-memory mode for images that barely fit.
+
+Why the first. PyTorch's CPU tensors come from ``malloc``. With glibc's defaults a block above the (dynamic)
 mmap threshold is mapped on allocation and unmapped on free, and free memory at the top of the
 heap is handed back to the kernel once it exceeds the trim threshold. A Swin forward allocates
 and frees tensors of one to a few tens of megabytes in every block, so with the defaults much of
-that memory is page-faulted in (and zeroed by the kernel) again and again. Measured on a 2-core
-AMD EPYC (AVX2 path, 2 threads): swinsr's SwinIR-S x4 training step 4.0-4.2 -> 3.3 s, its 128 px
-inference 0.59 -> 0.53 s, and the reference SwinIR's inference 1.72 -> 1.14-1.41 s (its large
-attention temporaries page-fault the most).
+that memory is page-faulted in (and zeroed by the kernel) again and again. Measured with
+``swinsr bench-speed --allocator default|tuned`` on the idle 2-core AMD EPYC (AVX2 path, 2 threads):
+swinsr's SwinIR-S x4 training step 2.81 -> 2.60 s, its 128 px inference 0.381 -> 0.370 s, and the
+reference SwinIR's inference 1.22 -> 0.87 s (its large attention temporaries page-fault the most);
+with other work on the machine the fast path's gain was larger (training 4.2-4.7 -> 3.8 s).
 
 :func:`tune_allocator` raises both thresholds (mmap at glibc's maximum of 32 MiB, trim at 1 GiB)
 so those blocks are reused instead. The cost: a process keeps up to 1 GiB of freed memory mapped
@@ -21,6 +26,7 @@ jemalloc / tcmalloc preloaded, which have their own caches).
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import os
 import platform
 
@@ -30,8 +36,20 @@ _M_MMAP_THRESHOLD = -3
 #: glibc refuses mmap thresholds above HEAP_MAX_SIZE / 2, 32 MiB on 64-bit systems
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 1 << 30
+#: the mmap threshold of the low-memory mode (:func:`return_freed_memory`)
+LOW_MEMORY_MMAP_THRESHOLD = 4 << 20
 
 _state: dict[str, str | None] = {"applied": None}
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if os.name != "posix" or name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
 
 
 def _user_choice() -> str | None:
@@ -62,11 +80,8 @@ def tune_allocator() -> bool:
         return _state["applied"] == "tuned"
     reason = _user_choice()
     if reason is None:
-        try:
-            libc = ctypes.CDLL(None)
-            ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-        except (OSError, AttributeError):
-            ok = False
+        mallopt = getattr(_libc(), "mallopt", None)
+        ok = mallopt is not None and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
         if ok:
             os.environ["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
             os.environ["MALLOC_TRIM_THRESHOLD_"] = str(TRIM_THRESHOLD)
@@ -75,6 +90,44 @@ def tune_allocator() -> bool:
         reason = "mallopt refused"
     _state["applied"] = f"default ({reason})"
     return False
+
+
+def trim_freed_memory() -> bool:
+    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; True when it ran).
+
+    Called after each tile of a streamed CPU upscale: between tiles nearly everything the
+    model allocated is free, so the next tile starts from a small heap instead of piling up
+    fragments of tiles of other shapes. Measured: six 328/296-pixel tile forwards of the default
+    model peaked at 708 MB RSS without and 625 MB with a trim after each, at the same speed.
+    An explicit trim works whatever the trim threshold (:func:`tune_allocator` raises it).
+    """
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+def return_freed_memory(threshold: int = LOW_MEMORY_MMAP_THRESHOLD) -> bool:
+    """Low-memory mode: big buffers are mmapped and go back to the OS when freed (glibc; True when applied).
+
+    glibc serves big allocations with ``mmap`` only above a threshold that it raises itself, up
+    to 32 MB, after the first such free (:func:`tune_allocator` sets it there at once); from then
+    on a tile's activations (about 20 MB each for a 328x328 tile) come from the heap, which
+    fragments as tiles of different shapes come and go. A low fixed threshold stops that, at a
+    price: every big buffer is page-faulted afresh. Measured on the 2-core CPU (default x4 model,
+    256-pixel tiles, before the streamed output): a 2048x1536 x4 upscale peaked at 771 MB RSS with
+    it (1240 MB without), but each tile took about 1.5x the CPU time.
+    :class:`~swinsr.inference.Upscaler` switches it on only when an image needs more than half
+    the available memory. It is process-wide and stays on (like ``MALLOC_MMAP_THRESHOLD_``).
+    """
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:  # not glibc (musl, macOS): nothing to tune
+        return False
+    if not mallopt(_M_MMAP_THRESHOLD, int(threshold)):
+        return False
+    _state["applied"] = f"low-memory (glibc mmap threshold {int(threshold) >> 20} MiB)"
+    return True
 
 
 def allocator_status() -> str:

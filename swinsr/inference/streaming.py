@@ -14,8 +14,6 @@ output and working memory cannot fit.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..allocator import trim_freed_memory
 from ..errors import ImageError
 
 #: ``sink(row0, col0, block)``: a ``(C, rows, cols)`` float32 block of one image at ``(row0, col0)``.
@@ -268,32 +267,6 @@ def check_memory(needed: float, output: float, describe: str) -> int | None:
     )
 
 
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if os.name != "posix" or name is None:
-        return None
-    try:
-        return ctypes.CDLL(name)
-    except OSError:
-        return None
-
-
-def trim_freed_memory() -> bool:
-    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; True when it ran).
-
-    Called after each tile of a streamed CPU upscale: between tiles nearly everything the
-    model allocated is free, so the next tile starts from a small heap instead of piling up
-    fragments of tiles of other shapes. Measured: six 328/296-pixel tile forwards of the default
-    model peaked at 708 MB RSS without and 625 MB with a trim after each, at the same speed.
-    """
-    libc = _libc()
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
 @contextlib.contextmanager
 def trimmed_stages(model: torch.nn.Module) -> Iterator[None]:
     """While active, the heap is also trimmed after each stage of ``model`` (the elements of its
@@ -319,24 +292,3 @@ def trimmed_stages(model: torch.nn.Module) -> Iterator[None]:
             handle.remove()
 
 
-#: glibc ``mallopt`` parameter number of ``M_MMAP_THRESHOLD``.
-_M_MMAP_THRESHOLD = -3
-
-
-def return_freed_memory(threshold: int = 4 * MB) -> bool:
-    """Low-memory mode: big buffers are mmapped and go back to the OS when freed (glibc; True when applied).
-
-    glibc serves big allocations with ``mmap`` only above a threshold that it raises itself, up
-    to 32 MB, after the first such free; from then on a tile's activations (about 20 MB each for
-    a 328x328 tile) come from the heap, which fragments as tiles of different shapes come and go.
-    A fixed threshold stops that, at a price: every big buffer is page-faulted afresh.
-    Measured on the 2-core CPU (default x4 model, 256-pixel tiles): a 2048x1536 x4 upscale
-    peaked at 771 MB RSS with it (1240 MB without), but each tile took about 1.5x the CPU time.
-    :class:`~swinsr.inference.Upscaler` switches it on only when an image needs more than half
-    the available memory. It is process-wide and stays on (like ``MALLOC_MMAP_THRESHOLD_``).
-    """
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:  # not glibc (musl, macOS): nothing to tune
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold)))

@@ -17,6 +17,7 @@ from ..errors import ImageError, OptionError
 from .arrays import array_to_tensor, resize_antialiased, tensor_to_array
 from .ensemble import self_ensemble
 from .precision import autocast, resolve_device, resolve_precision
+from ..allocator import return_freed_memory, trim_freed_memory
 from .streaming import (
     ArrayWriter,
     BandResizer,
@@ -25,8 +26,6 @@ from .streaming import (
     Sink,
     bicubic_bands,
     check_memory,
-    return_freed_memory,
-    trim_freed_memory,
     trimmed_stages,
 )
 from .tiling import (
@@ -50,7 +49,7 @@ ALPHA_MODES = ("model", "bicubic")
 #: Most tiles sent to the device in one batch (more gives no speed-up, only memory use).
 MAX_TILE_BATCH = 16
 #: An image needing more than this fraction of the available memory switches the process to
-#: glibc's low-memory mode (:func:`~swinsr.inference.streaming.return_freed_memory`).
+#: glibc's low-memory mode (:func:`~swinsr.allocator.return_freed_memory`).
 LOW_MEMORY_FRACTION = 0.5
 #: Tile side (input pixels) of ``compile=True`` when no fixed ``tile`` is given: one shape for
 #: all images; images smaller than one such tile (plus context) run eagerly.
