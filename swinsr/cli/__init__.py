@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("SWINSR_DEBUG") == "1"
     command = next((a for a in args if not a.startswith("-")), None)
     if command != "bench-speed":
-        # reuse freed tensor memory instead of page-faulting it in again (10-20% on CPU, see
-        # swinsr.allocator); bench-speed chooses with --allocator, for both sides of a comparison
+        # reuse freed tensor memory instead of page-faulting it in again (the fast path 3-8% faster
+        # on an idle CPU, more under load; see swinsr.allocator); bench-speed chooses with
+        # --allocator, for both sides of a comparison
         tune_allocator()
     try:
         app(args=args, prog_name="swinsr", standalone_mode=True)
