@@ -97,6 +97,8 @@ def test_noise_and_jpeg_datasets(tmp_path):
     assert j["lq"].shape == (1, 24, 24) and 0 < float((j["lq"] - j["gt"]).abs().mean()) < 0.2
     with pytest.raises(OptionError, match="quality"):
         JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality=0))
+    with pytest.raises(OptionError, match="scale"):
+        JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality=10, scale=2))
 
 
 def test_strength_power_biases_training_draws_to_the_low_end(tmp_path, monkeypatch):
@@ -120,8 +122,6 @@ def test_strength_power_biases_training_draws_to_the_low_end(tmp_path, monkeypat
     assert stds[30] < 18  # median of 50 * u ** 2 is 12.5 (uniform: 25)
     with pytest.raises(OptionError, match="quality_power"):
         JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality_range=[10, 90], quality_power=0))
-    with pytest.raises(OptionError, match="scale"):
-        JPEGDataset(dataset_opt(JPEGDataset, type="JPEGDataset", dataroot_gt=str(root), gt_size=24, quality=10, scale=2))
 
 
 def test_image_folder_dataset(tmp_path):
