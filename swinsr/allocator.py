@@ -38,6 +38,8 @@ MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 1 << 30
 #: the mmap threshold of the low-memory mode (:func:`return_freed_memory`)
 LOW_MEMORY_MMAP_THRESHOLD = 4 << 20
+#: the environment variables glibc reads these thresholds from (set by the user, or by us for children)
+_ENV_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 _state: dict[str, str | None] = {"applied": None}
 
@@ -56,7 +58,7 @@ def _user_choice() -> str | None:
     """Why the allocator is left alone, or None when swinsr may tune it."""
     if os.environ.get("SWINSR_ALLOCATOR", "").lower() == "default":
         return "SWINSR_ALLOCATOR=default"
-    for var in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+    for var in _ENV_VARS:
         if os.environ.get(var):
             return f"{var} set"
     if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
@@ -83,8 +85,7 @@ def tune_allocator() -> bool:
         mallopt = getattr(_libc(), "mallopt", None)
         ok = mallopt is not None and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
         if ok:
-            os.environ["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
-            os.environ["MALLOC_TRIM_THRESHOLD_"] = str(TRIM_THRESHOLD)
+            os.environ.update(zip(_ENV_VARS, (str(MMAP_THRESHOLD), str(TRIM_THRESHOLD))))
             _state["applied"] = "tuned"
             return True
         reason = "mallopt refused"
@@ -136,7 +137,7 @@ def allocator_status() -> str:
         return f"tuned (glibc mmap threshold {MMAP_THRESHOLD >> 20} MiB, trim threshold {TRIM_THRESHOLD >> 20} MiB)"
     if _state["applied"] is not None:
         return _state["applied"]
-    reason = _user_choice()
-    if reason in ("MALLOC_MMAP_THRESHOLD_ set", "MALLOC_TRIM_THRESHOLD_ set"):
-        return "environment (" + ", ".join(f"{v}={os.environ[v]}" for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if os.environ.get(v)) + ")"
-    return f"default ({reason or 'glibc defaults'})"
+    env = [f"{v}={os.environ[v]}" for v in _ENV_VARS if os.environ.get(v)]
+    if env:
+        return f"environment ({', '.join(env)})"
+    return f"default ({_user_choice() or 'glibc defaults'})"
