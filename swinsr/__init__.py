@@ -25,6 +25,7 @@ from .archs import (
     register_family,
 )
 from .allocator import tune_allocator
+from .archs.swinir import grow_depth
 from .degradations import RealESRGANDegradation
 from .checkpoint import load_model, reference_state_dict, save_checkpoint
 from .detect import ModelSpec, detect
@@ -70,6 +71,7 @@ __all__ = [
     "detect",
     "export_onnx",
     "families",
+    "grow_depth",
     "imresize",
     "load_hf_model",
     "load_model",

@@ -2,6 +2,7 @@
 
 from ..family import Family, register_family
 from .detect import detect_swin2sr, detect_swin_sr, detect_swinir
+from .grow import grow_depth
 from .model import RSTB, SWIN_DERIVED_BUFFERS, Swin2SR, SwinIR, SwinSRBase
 
 _LIGHT = dict(img_size=64, window_size=8, img_range=1.0, depths=[6] * 4, embed_dim=60, num_heads=[6] * 4,
@@ -31,4 +32,4 @@ register_family(Family(
     description="Swin2SR (Conde et al. 2022): SwinIR with Swin V2 blocks",
 ))
 
-__all__ = ["RSTB", "SWIN_DERIVED_BUFFERS", "Swin2SR", "SwinIR", "SwinSRBase", "detect_swin2sr", "detect_swin_sr", "detect_swinir"]
+__all__ = ["RSTB", "SWIN_DERIVED_BUFFERS", "Swin2SR", "SwinIR", "SwinSRBase", "detect_swin2sr", "detect_swin_sr", "detect_swinir", "grow_depth"]
