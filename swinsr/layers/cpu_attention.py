@@ -7,33 +7,20 @@ half of the fast path's inference time on an AVX2 CPU. The kernel here does one
 (window, head) pair start to finish in L1 (scores, bias + mask, softmax, both products), in
 forward and backward, including the gradient of the additive mask (= the position bias).
 
-The kernel is plain C++ with no dependency on PyTorch's headers. On first use it is compiled
-for the CPU it runs on (about two seconds, ``c++`` or ``$CXX``) into swinsr's cache directory
-(``$SWINSR_CACHE_DIR``, else ``$XDG_CACHE_HOME/swinsr``, else ``~/.cache/swinsr``), keyed by a hash
-of the source, the compiler, the flags and the CPU, and loaded with :mod:`ctypes`. It is linked
-against the OpenMP runtime PyTorch has loaded, so its parallel regions run on torch's own threads
-(a second runtime's workers would spin on the same cores); where none is found, windows are split
-over Python threads instead (ctypes releases the GIL). Without a compiler,
-with ``SWINSR_CPU_KERNEL=0``, or under tracing / ``torch.compile`` / export, attention stays on
-``scaled_dot_product_attention``: the kernel only ever changes speed, never availability.
-
-Build flags follow the CPU capability PyTorch is told to use: with ``ATEN_CPU_CAPABILITY=avx2``
-(how we emulate an AVX2-only CPU) the kernel is built for AVX2 + FMA as well, otherwise with
-``-march=native``.
+The kernel is compiled on first use for the CPU it runs on and cached (:mod:`.native`), linked
+against PyTorch's OpenMP runtime; where none is found, windows are split over Python threads
+instead (ctypes releases the GIL). Without a compiler, with ``SWINSR_CPU_KERNEL=0``, or under
+tracing / ``torch.compile`` / export, attention stays on ``scaled_dot_product_attention``: the
+kernel only ever changes speed, never availability.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import os
-import platform
-import re
-import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,12 +28,12 @@ from pathlib import Path
 
 import torch
 
+from . import native
 from .fastpath import caching_allowed
 
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("kernels") / "window_attention.cpp"
-_MATH_FLAGS = ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
 #: Below this many (window, head) pairs a call is not split across threads.
 _MIN_PAIRS_PER_THREAD = 64
 
@@ -56,85 +43,11 @@ _state: dict = {"lib": None, "tried": False, "error": None, "path": None, "pool"
 _forced: bool | None = None
 
 
-def cache_dir() -> Path:
-    """Where compiled kernels are kept (``$SWINSR_CACHE_DIR``, ``$XDG_CACHE_HOME/swinsr`` or ``~/.cache/swinsr``)."""
-    if os.environ.get("SWINSR_CACHE_DIR"):
-        return Path(os.environ["SWINSR_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "swinsr"
-
-
-def _isa_flags() -> list[str]:
-    capability = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
-    if capability == "avx2":
-        return ["-mavx2", "-mfma"]
-    if capability == "default":
-        return []
-    return ["-march=native"]
-
-
-def _compiler() -> str | None:
-    return shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
-
-
-def _openmp_runtime() -> str | None:
-    """The OpenMP runtime this process has loaded (PyTorch's), found in ``/proc/self/maps``."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return None
-    for line in maps.splitlines():
-        path = line.split()[-1] if line.split() else ""
-        if re.search(r"/lib(g|i|)omp[0-9]*(-[0-9a-f]+)?\.so", path) and os.path.exists(path):
-            return path
-    return None
-
-
-def _cpu_identity() -> str:
-    """The CPU model and feature flags (``/proc/cpuinfo``), or what :mod:`platform` knows."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    wanted = [line for line in lines if line.startswith(("model name", "flags", "Features", "CPU part"))]
-    return "\n".join(dict.fromkeys(wanted)) or f"{platform.machine()} {platform.processor()}"
-
-
-def _build(compiler: str, flags: list[str], openmp: str | None) -> Path:
-    """Compile the kernel (once per source/compiler/flags/runtime) and return the shared library's path.
-
-    With ``openmp`` (a runtime's path) the object is compiled with ``-fopenmp`` and linked
-    against exactly that file, so the kernel's parallel regions use PyTorch's thread pool.
-    """
-    source = _SOURCE.read_bytes()
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
-    # the CPU is part of the key: a -march=native build from another machine sharing this cache
-    # (a network home, a copied image) could use instructions this CPU lacks
-    key = hashlib.sha256(source + "\0".join([compiler, version, *flags, openmp or "", _cpu_identity()]).encode()).hexdigest()[:16]
-    target_dir = cache_dir() / "kernels"
-    try:
-        target_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        target_dir = Path(tempfile.gettempdir()) / "swinsr-kernels"
-        target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"window_attention-{key}.so"
-    if target.exists():
-        return target
-    # build beside the target and rename: a concurrent process never loads a half-written file
-    with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
-        obj, lib = os.path.join(tmp, "kernel.o"), os.path.join(tmp, "kernel.so")
-        if openmp:
-            steps = [[compiler, *flags, "-fopenmp", "-c", str(_SOURCE), "-o", obj],
-                     [compiler, "-shared", obj, openmp, f"-Wl,-rpath,{os.path.dirname(openmp)}", "-o", lib]]
-        else:
-            steps = [[compiler, *flags, "-shared", str(_SOURCE), "-o", lib]]
-        for step in steps:
-            result = subprocess.run(step, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                lines = result.stderr.strip().splitlines()
-                raise RuntimeError(lines[-1] if lines else f"{compiler} failed")
-        os.replace(lib, target)
-    return target
+#: where compiled kernels are cached; the OpenMP runtime the kernel links against (PyTorch's).
+#: Module attributes so a test can replace the runtime lookup in a fresh process.
+cache_dir = native.cache_dir
+_openmp_runtime = native.openmp_runtime
+_isa_flags = native.isa_flags
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -154,32 +67,16 @@ def _library() -> ctypes.CDLL | None:
     if _state["tried"]:
         return _state["lib"]
     with _lock:
-        if _state["tried"]:
-            return _state["lib"]
-        try:
-            compiler = _compiler()
-            if compiler is None:
-                raise RuntimeError("no C++ compiler found (set $CXX)")
-            openmp = _openmp_runtime()
-            attempts = [(_MATH_FLAGS + _isa_flags(), openmp)]
-            if "-march=native" in attempts[0][0]:
-                attempts.append((_MATH_FLAGS, openmp))  # e.g. a compiler that does not know this CPU
-            if openmp:
-                attempts.append((_MATH_FLAGS + _isa_flags(), None))  # no OpenMP: Python threads split
-            for number, (flags, runtime) in enumerate(attempts):
-                try:
-                    path = _build(compiler, flags, runtime)
-                    break
-                except RuntimeError:
-                    if number == len(attempts) - 1:
-                        raise
-            lib = ctypes.CDLL(str(path))
-            _declare(lib)
-            _state.update(lib=lib, path=path)
-        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-            _state["error"] = str(exc)
-            log.info("swinsr CPU attention kernel unavailable (%s); using scaled_dot_product_attention", exc)
-        _state["tried"] = True
+        if not _state["tried"]:
+            try:
+                path = native.build_kernel(_SOURCE, _openmp_runtime())
+                lib = ctypes.CDLL(str(path))
+                _declare(lib)
+                _state.update(lib=lib, path=path)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                _state["error"] = str(exc)
+                log.info("swinsr CPU attention kernel unavailable (%s); using scaled_dot_product_attention", exc)
+            _state["tried"] = True
     return _state["lib"]
 
 
