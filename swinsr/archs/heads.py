@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn as nn
 
+from ..layers.winograd import conv3x3
+
 NUM_FEAT = 64  # channels of the reconstruction head, fixed in the reference
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean, subtracted before the network
 
@@ -31,14 +33,14 @@ UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "pixelshuffl
 def residual_conv(dim: int, resi_connection: str) -> nn.Module:
     """The convolution closing each residual group: ``'1conv'`` or the cheaper ``'3conv'``."""
     if resi_connection == "1conv":
-        return nn.Conv2d(dim, dim, 3, 1, 1)
+        return conv3x3(dim, dim)
     if resi_connection == "3conv":
         return nn.Sequential(
-            nn.Conv2d(dim, dim // 4, 3, 1, 1),
+            conv3x3(dim, dim // 4),
             nn.LeakyReLU(negative_slope=0.2, inplace=True),
             nn.Conv2d(dim // 4, dim // 4, 1, 1, 0),
             nn.LeakyReLU(negative_slope=0.2, inplace=True),
-            nn.Conv2d(dim // 4, dim, 3, 1, 1),
+            conv3x3(dim // 4, dim),
         )
     raise ValueError(f"resi_connection must be '1conv' or '3conv', got {resi_connection!r}")
 

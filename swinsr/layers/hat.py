@@ -29,6 +29,7 @@ from .fastpath import caching_allowed, fast_path_enabled, shared_cached
 from .mlp import Mlp
 from .sdpa import padded_sdpa
 from .windows import pad_to_multiple, window_gather_indices, window_partition, window_reverse
+from .winograd import conv3x3
 
 Size = tuple[int, int]
 
@@ -62,9 +63,9 @@ class CAB(nn.Module):
         if hidden < 1:
             raise ValueError(f"compress_ratio {compress_ratio} leaves no channels of {num_feat}")
         self.cab = nn.Sequential(
-            nn.Conv2d(num_feat, hidden, 3, 1, 1),
+            conv3x3(num_feat, hidden),
             nn.GELU(),
-            nn.Conv2d(hidden, num_feat, 3, 1, 1),
+            conv3x3(hidden, num_feat),
             ChannelAttention(num_feat, squeeze_factor),
         )
 
@@ -363,7 +364,7 @@ class RHAG(nn.Module):
         if resi_connection not in ("1conv", "identity"):
             raise ValueError(f"HAT resi_connection must be '1conv' or 'identity', got {resi_connection!r}")
         self.residual_group = HybridAttentionStage(dim, **stage_kwargs)
-        self.conv = nn.Conv2d(dim, dim, 3, 1, 1) if resi_connection == "1conv" else nn.Identity()
+        self.conv = conv3x3(dim, dim) if resi_connection == "1conv" else nn.Identity()
 
     def forward(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
         y = self.conv(patch_unembed(self.residual_group(x, x_size), x_size, channels_last=True))

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from ...layers.dat import DATBlock, image_to_tokens, tokens_to_image
+from ...layers.winograd import conv3x3
 from ...errors import OptionError
 from ..contract import SRModel
 from ..heads import NUM_FEAT, Upsample, UpsampleOneStep, image_mean, residual_conv
@@ -171,7 +172,7 @@ class DAT(SRModel):
         self.conv_after_body = residual_conv(embed_dim, resi_connection)
         # 3. reconstruction
         if upsampler == "pixelshuffle":
-            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, NUM_FEAT, 3, 1, 1), nn.LeakyReLU(inplace=True))
+            self.conv_before_upsample = nn.Sequential(conv3x3(embed_dim, NUM_FEAT), nn.LeakyReLU(inplace=True))
             self.upsample = Upsample(self.scale, NUM_FEAT)
             self.conv_last = nn.Conv2d(NUM_FEAT, in_chans, 3, 1, 1)
         else:

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from ...layers import PatchEmbed, patch_unembed, relative_position_index
 from ...layers.hat import RHAG, overlap_relative_position_index, overlap_window_size
+from ...layers.winograd import conv3x3
 from ..common import init_swin_weights, to_int
 from ..contract import SRModel
 from ..heads import NUM_FEAT, Upsample, image_mean
@@ -76,8 +77,8 @@ class GroupedSRBase(SRModel):
         self.pos_drop = nn.Dropout(p=drop_rate)
         self.layers = nn.ModuleList(make_group(i, (resolution, resolution)) for i in range(self._num_groups))
         self.norm = norm_layer(embed_dim)
-        self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1) if resi_connection == "1conv" else nn.Identity()
-        self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, NUM_FEAT, 3, 1, 1), nn.LeakyReLU(inplace=True))
+        self.conv_after_body = conv3x3(embed_dim, embed_dim) if resi_connection == "1conv" else nn.Identity()
+        self.conv_before_upsample = nn.Sequential(conv3x3(embed_dim, NUM_FEAT), nn.LeakyReLU(inplace=True))
         self.upsample = Upsample(self.scale, NUM_FEAT)
         self.conv_last = nn.Conv2d(NUM_FEAT, in_chans, 3, 1, 1)
         self.apply(init_swin_weights)

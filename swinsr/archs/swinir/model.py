@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...layers import PatchEmbed, SwinStage, patch_unembed
+from ...layers.winograd import conv3x3
 from ..common import init_swin_weights, to_int
 from ..contract import SRModel
 from ..heads import NUM_FEAT, UPSAMPLERS, Upsample, UpsampleOneStep, image_mean, residual_conv
@@ -143,7 +144,7 @@ class SwinSRBase(SRModel):
 
     def _build_head(self, upsampler: str, upscale: int, embed_dim: int, out_ch: int) -> None:
         if upsampler in ("pixelshuffle", "pixelshuffle_aux", "nearest+conv"):
-            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, NUM_FEAT, 3, 1, 1), nn.LeakyReLU(inplace=True))
+            self.conv_before_upsample = nn.Sequential(conv3x3(embed_dim, NUM_FEAT), nn.LeakyReLU(inplace=True))
         if upsampler == "pixelshuffle":
             self.upsample = Upsample(upscale, NUM_FEAT)
             self.conv_last = nn.Conv2d(NUM_FEAT, out_ch, 3, 1, 1)
