@@ -118,7 +118,8 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     th, tw = -(-h // 4), -(-w // 4)
     tiles = n * th * tw
     y = torch.empty((n, o, h, w), dtype=x.dtype, memory_format=torch.channels_last)
-    bias_ptr = None if bias is None else bias.detach().contiguous().data_ptr()
+    bias = None if bias is None else bias.detach().contiguous()  # kept referenced while the kernel reads it
+    bias_ptr = None if bias is None else bias.data_ptr()
     sx, sy = x.stride(), y.stride()
     step = min(tiles, TILES_PER_ROUND)
     v = torch.empty((36, step, c), dtype=x.dtype)
