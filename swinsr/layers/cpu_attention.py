@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import os
-import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +28,6 @@ import torch
 
 from . import native
 from .fastpath import caching_allowed
-
-log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("kernels") / "window_attention.cpp"
 #: Below this many (window, head) pairs a call is not split across threads.
@@ -64,20 +60,9 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 def _library() -> ctypes.CDLL | None:
     """The loaded kernel, compiling it on first use; ``None`` when it cannot be built."""
-    if _state["tried"]:
-        return _state["lib"]
-    with _lock:
-        if not _state["tried"]:
-            try:
-                path = native.build_kernel(_SOURCE, _openmp_runtime())
-                lib = ctypes.CDLL(str(path))
-                _declare(lib)
-                _state.update(lib=lib, path=path)
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-                _state["error"] = str(exc)
-                log.info("swinsr CPU attention kernel unavailable (%s); using scaled_dot_product_attention", exc)
-            _state["tried"] = True
-    return _state["lib"]
+    # the runtime is looked up through this module at call time (a test replaces it)
+    return native.load_once(_state, _lock, _SOURCE, _declare, lambda: _openmp_runtime(),
+                            "using scaled_dot_product_attention")
 
 
 def kernel_enabled() -> bool:

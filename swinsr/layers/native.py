@@ -14,14 +14,20 @@ Build flags follow the CPU capability PyTorch is told to use: with ``ATEN_CPU_CA
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import logging
 import os
 import platform
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 MATH_FLAGS = ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
 
@@ -131,3 +137,33 @@ def build_kernel(source: Path, openmp: str | None) -> Path:
             if number == len(attempts) - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def load_once(
+    state: dict,
+    lock: threading.Lock,
+    source: Path,
+    declare: Callable[[ctypes.CDLL], None],
+    openmp: Callable[[], str | None],
+    fallback: str,
+) -> ctypes.CDLL | None:
+    """The kernel of ``source``, built and loaded on the first call (thread-safe), ``None`` when it cannot be.
+
+    ``state`` (the caller's module-level dict) records ``lib``, ``path``, ``error`` and ``tried``, so
+    a failed build is attempted once per process; ``declare`` sets the functions' ctypes signatures;
+    ``fallback`` says in the log what runs instead.
+    """
+    if state["tried"]:
+        return state["lib"]
+    with lock:
+        if not state["tried"]:
+            try:
+                path = build_kernel(source, openmp())
+                lib = ctypes.CDLL(str(path))
+                declare(lib)
+                state.update(lib=lib, path=path)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                state["error"] = str(exc)
+                log.info("swinsr kernel %s unavailable (%s); %s", source.name, exc, fallback)
+            state["tried"] = True
+    return state["lib"]

@@ -26,9 +26,7 @@ per module and recomputed when the weight changes.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
-import subprocess
 import threading
 from pathlib import Path
 
@@ -38,8 +36,6 @@ import torch.nn as nn
 from . import native
 from .cpu_attention import kernel_enabled
 from .fastpath import caching_allowed, fast_path_enabled
-
-log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("kernels") / "winograd.cpp"
 
@@ -61,26 +57,18 @@ _G = (
 )
 
 _lock = threading.Lock()
-_state: dict = {"lib": None, "tried": False, "error": None}
+_state: dict = {"lib": None, "tried": False, "error": None, "path": None}
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    p, i = ctypes.c_void_p, ctypes.c_int64
+    lib.swinsr_wino43_input_f32.argtypes = [p, i, i, i, i, i, i, p, i, i, i, i]
+    lib.swinsr_wino43_output_f32.argtypes = [p, i, i, i, p, i, i, i, p, i, i, i, i]
+    lib.swinsr_wino43_input_f32.restype = lib.swinsr_wino43_output_f32.restype = None
 
 
 def _library() -> ctypes.CDLL | None:
-    if _state["tried"]:
-        return _state["lib"]
-    with _lock:
-        if not _state["tried"]:
-            try:
-                lib = ctypes.CDLL(str(native.build_kernel(_SOURCE, native.openmp_runtime())))
-                p, i = ctypes.c_void_p, ctypes.c_int64
-                lib.swinsr_wino43_input_f32.argtypes = [p, i, i, i, i, i, i, p, i, i, i, i]
-                lib.swinsr_wino43_output_f32.argtypes = [p, i, i, i, p, i, i, i, p, i, i, i, i]
-                lib.swinsr_wino43_input_f32.restype = lib.swinsr_wino43_output_f32.restype = None
-                _state["lib"] = lib
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-                _state["error"] = str(exc)
-                log.info("swinsr Winograd kernel unavailable (%s); 3x3 convolutions stay direct", exc)
-            _state["tried"] = True
-    return _state["lib"]
+    return native.load_once(_state, _lock, _SOURCE, _declare, native.openmp_runtime, "3x3 convolutions stay direct")
 
 
 def _enabled() -> bool:
