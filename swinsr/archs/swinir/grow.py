@@ -43,6 +43,10 @@ def grow_depth(model: SwinSRBase, depths: Sequence[int], num_heads: Sequence[int
     as ``model`` has, each at least as deep as its counterpart. ``num_heads`` defaults to the old
     groups' heads, new groups taking the last group's. The copy is in ``model``'s dtype and on
     its device; ``model`` is not changed.
+
+    Only the function is carried over, not training settings: a training run builds its network
+    from its own option file, so a ``drop_path_rate`` there is spread over all the grown blocks
+    (the old blocks train on with somewhat different stochastic-depth rates than before).
     """
     old = model.config
     old_depths, old_heads = list(old["depths"]), list(old["num_heads"])
@@ -58,8 +62,8 @@ def grow_depth(model: SwinSRBase, depths: Sequence[int], num_heads: Sequence[int
     grown = type(model)(**{**old, "depths": depths, "num_heads": heads})
     param = next(model.parameters())
     grown.to(dtype=param.dtype, device=param.device)
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    if unexpected:  # every old weight has a place in the grown network
+    unexpected = grown.load_state_dict(model.state_dict(), strict=False).unexpected_keys
+    if unexpected:  # every old weight has a place in the grown network (the new ones stay missing)
         raise RuntimeError(f"grow_depth: weights without a place in the grown network: {unexpected[:5]}")
     for i, layer in enumerate(grown.layers):
         if i >= len(old_depths):  # a new group: the end of its branch silences the whole group
