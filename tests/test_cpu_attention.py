@@ -241,3 +241,19 @@ def test_a_build_without_openmp_splits_windows_over_python_threads(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("Python threads) True 2")
+
+
+def test_kernels_never_load_from_a_folder_other_users_can_write(tmp_path, monkeypatch):
+    from swinsr.layers import native
+
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(tmp_path))
+    private = native._private_temp_dir()
+    assert private.parent == tmp_path and (private.stat().st_mode & 0o777) == 0o700
+    private.chmod(0o777)  # a folder anyone can plant a library in is refused, not used
+    with pytest.raises(RuntimeError, match="not a private folder"):
+        native._private_temp_dir()
+    # an unwritable cache folder falls back to the private one instead of switching kernels off
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # (root can write anywhere)
+        assert native._writable_dir(locked / "kernels") is None

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from swinsr.layers import Mlp, plain_path
 from swinsr.layers import linear as packed
+from swinsr.layers.fastpath import cached_value
 
 needs_packed = pytest.mark.skipif(not packed.packed_linear_available(), reason="oneDNN packed linear unavailable")
 
@@ -26,7 +27,7 @@ def test_equals_f_linear(gelu, shape):
         want = F.gelu(want) if gelu else want
     assert got.shape == want.shape
     assert float((got - want).abs().max()) < 1e-5
-    assert "weight" in layer.__dict__.get("_packed_weights", {})  # the packed path really ran
+    assert cached_value(layer, "packed:weight") is not None  # the packed path really ran
 
 
 @needs_packed
@@ -36,9 +37,9 @@ def test_non_contiguous_inputs_and_other_row_counts_reuse_the_packing():
     x = torch.randn(64, 8, 24).transpose(0, 1)  # a strided view, as window gathers give
     with torch.no_grad():
         a = packed.linear_module(layer, x)
-        packed_once = layer.__dict__["_packed_weights"]["weight"][1]
+        packed_once = cached_value(layer, "packed:weight")
         b = packed.linear_module(layer, torch.randn(3, 24))
-        assert layer.__dict__["_packed_weights"]["weight"][1] is packed_once
+        assert cached_value(layer, "packed:weight") is packed_once
     assert float((a - F.linear(x, layer.weight, layer.bias)).detach().abs().max()) < 1e-5
     assert b.shape == (3, 40)
 
@@ -56,16 +57,26 @@ def test_weight_updates_invalidate_the_packed_copy():
     assert not torch.allclose(before, after)
 
 
+@needs_packed
+def test_inference_mode_weights_work_without_a_cache():
+    with torch.inference_mode():  # parameters made here have no version counter to key a cache on
+        layer = nn.Linear(16, 24)
+        x = torch.randn(5, 16)
+        got = packed.linear_module(layer, x)
+        assert float((got - F.linear(x, layer.weight, layer.bias)).abs().max()) < 1e-5
+    assert cached_value(layer, "packed:weight") is None
+
+
 def test_autograd_float64_and_the_plain_path_use_f_linear():
     layer = nn.Linear(8, 8)
     x = torch.randn(4, 8, requires_grad=True)
     packed.linear_module(layer, x).sum().backward()  # grad mode: differentiable, never packed
-    assert x.grad is not None and "_packed_weights" not in layer.__dict__
+    assert x.grad is not None and cached_value(layer, "packed:weight") is None
     with torch.no_grad():
         packed.linear_module(layer.double(), x.detach().double())
         with plain_path():
             packed.linear_module(layer.float(), x.detach())
-    assert "_packed_weights" not in layer.__dict__
+    assert cached_value(layer, "packed:weight") is None
 
 
 def _grads(fn, x, layer, grad):
@@ -92,7 +103,7 @@ def test_training_linear_gives_f_linears_values_and_gradients(bias):
             continue
         assert a.shape == b.shape
         assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
-    assert "_packed_weights" not in layer.__dict__  # training never packs (the weight changes every step)
+    assert cached_value(layer, "packed:weight") is None  # training never packs (the weight changes every step)
 
 
 @needs_packed

@@ -32,7 +32,8 @@ def _conv(c: int, o: int, seed: int = 0) -> FastConv2d:
 @pytest.mark.parametrize("n,c,o,h,w,channels_last,bias", [
     (1, 96, 96, 16, 16, True, True),
     (3, 100, 70, 13, 10, False, True),   # batch, edges not a tile multiple, NCHW input
-    (2, 64, 160, 5, 23, True, False),    # no bias, a single tile row
+    (2, 64, 160, 5, 23, True, False),    # no bias, a partial second tile row
+    (1, 96, 96, 3, 9, True, True),       # a single tile row
     (1, 128, 96, 1, 1, True, True),      # one pixel: all of the tile but one is padding
 ])
 def test_matches_a_direct_convolution(n, c, o, h, w, channels_last, bias):
@@ -56,6 +57,18 @@ def test_rounds_of_tiles_cover_the_whole_image(monkeypatch):
     monkeypatch.setattr(winograd, "TILES_PER_ROUND", 5)
     conv = _conv(64, 150)
     x = torch.randn(1, 64, 27, 35)
+    with torch.no_grad():
+        want = F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1)
+        got = winograd_conv3x3(x, transform_weight(conv.weight), conv.bias)
+    assert float((got.double() - want).abs().max()) < 2e-4
+
+
+@needs_kernel
+def test_rounds_cross_images_of_a_batch(monkeypatch):
+    # 3 images of 4 x 5 tiles in rounds of 7: rounds start and end inside images
+    monkeypatch.setattr(winograd, "TILES_PER_ROUND", 7)
+    conv = _conv(96, 64)
+    x = torch.randn(3, 96, 14, 19).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         want = F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1)
         got = winograd_conv3x3(x, transform_weight(conv.weight), conv.bias)
@@ -111,6 +124,48 @@ def test_the_transformed_weight_follows_weight_changes():
     bias = conv.bias.view(1, -1, 1, 1)
     torch.testing.assert_close(second - bias, -(first - bias), atol=2e-4, rtol=0)
     torch.testing.assert_close(third, F.conv2d(x, conv.weight, conv.bias, padding=1), atol=2e-4, rtol=0)
+
+
+@needs_kernel
+def test_load_state_dict_and_inference_mode_weights():
+    conv, other = _conv(96, 96), _conv(96, 96, seed=1)
+    x = torch.randn(1, 96, 8, 8)
+    with torch.no_grad():
+        conv(x)  # caches the transformed weight
+        conv.load_state_dict(other.state_dict())
+        torch.testing.assert_close(conv(x), F.conv2d(x, other.weight, other.bias, padding=1), atol=2e-4, rtol=0)
+    with torch.inference_mode():  # parameters made here are inference tensors: no version counter
+        fresh = _conv(96, 96, seed=2)
+        want = F.conv2d(x, fresh.weight, fresh.bias, padding=1)
+        torch.testing.assert_close(fresh(x), want, atol=2e-4, rtol=0)
+        torch.testing.assert_close(fresh(x), want, atol=2e-4, rtol=0)
+
+
+@needs_kernel
+def test_behaves_as_nn_conv2d_at_the_edges(monkeypatch):
+    calls = _counting(monkeypatch)
+    conv = _conv(96, 96)
+    with torch.no_grad():
+        empty = conv(torch.zeros(0, 96, 8, 8))  # an empty batch: nn.Conv2d's own result
+        assert empty.shape == (0, 96, 8, 8) and not calls
+        y = conv(torch.randn(1, 96, 8, 8))  # NCHW in, NCHW-contiguous out (as nn.Conv2d)
+        assert len(calls) == 1 and y.is_contiguous()
+        y.view(1, 96, -1)
+        y = conv(torch.randn(1, 96, 8, 8).contiguous(memory_format=torch.channels_last))
+        assert len(calls) == 2 and y.is_contiguous(memory_format=torch.channels_last)
+
+
+@needs_kernel
+def test_flop_counting_sees_the_convolution(monkeypatch):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    calls = _counting(monkeypatch)
+    conv = _conv(96, 64)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        conv(torch.randn(1, 96, 8, 8))
+    # a dispatch mode must see the standard op, not 36 bmm standing in for it
+    assert not calls and counter.get_total_flops() == 2 * 96 * 64 * 9 * 8 * 8
 
 
 def test_same_parameters_and_state_dict_as_nn_conv2d():

@@ -11,10 +11,11 @@ path exists so tests can prove that and benchmarks can time both.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
+import torch.nn as nn
 
 _fast_path = True
 _T = TypeVar("_T")
@@ -76,10 +77,13 @@ def lean_inference(min_tokens: int | None = None, chunk_tokens: int | None = Non
 
 
 def caching_allowed() -> bool:
-    """Per-module caches are skipped while tracing, compiling or exporting.
+    """Per-module caches (and swinsr's own CPU kernels) are skipped while tracing, compiling or
+    exporting, and under a ``TorchDispatchMode``.
 
     Graph capture must see the computation itself (so the exported/compiled graph recomputes
-    or constant-folds it), not a Python-side tensor cache.
+    or constant-folds it), not a Python-side tensor cache. A dispatch mode (``FlopCounterMode``,
+    fake tensors, debugging modes) must see PyTorch's standard ops: a ctypes kernel or a
+    ``torch.bmm`` standing in for a convolution would be invisible or miscounted there.
     """
     if torch.jit.is_tracing() or torch.jit.is_scripting():
         return False
@@ -90,6 +94,10 @@ def caching_allowed() -> bool:
         is_exporting = getattr(compiler, "is_exporting", None)
         if is_exporting is not None and is_exporting():
             return False
+    # after the compiler checks: under torch.compile those already answered
+    dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", None)
+    if dispatch_modes is not None and dispatch_modes() > 0:
+        return False
     return True
 
 
@@ -105,3 +113,41 @@ def shared_cached(factory: Callable[..., _T], *args: object) -> _T:
         return factory.__wrapped__(*args)  # type: ignore[attr-defined]
     with torch.inference_mode(False):
         return factory(*args)
+
+
+def _values_key(sources: Sequence[torch.Tensor]) -> tuple | None:
+    """Storage, in-place version, shape, dtype and device of each source; None for inference tensors (no version counter)."""
+    try:
+        return tuple((t.data_ptr(), t._version, tuple(t.shape), t.dtype, t.device) for t in sources)
+    except RuntimeError:
+        return None
+
+
+def derived_cached(owner: nn.Module, name: str, sources: Sequence[torch.Tensor], build: Callable[[], _T]) -> _T:
+    """``build()`` (a tensor derived from ``sources``, e.g. a repacked weight), cached on ``owner`` under ``name``.
+
+    The entry is reused while the sources are the same tensor objects with the same storage and
+    in-place version (an optimizer step, ``load_state_dict``, ``.to()`` or assigning a new
+    parameter all invalidate it; the entry holds the sources, so a freed tensor's address cannot
+    be mistaken for its successor). Writes through ``.data`` bypass PyTorch's version counter
+    and are not seen: change weights in place under ``torch.no_grad()`` instead. Inference
+    tensors (made under ``torch.inference_mode``) have no version counter and are never cached.
+    ``build`` runs without autograd and outside inference mode, so its result is a normal tensor.
+    """
+    sources = tuple(sources)
+    key = _values_key(sources)
+    cache = owner.__dict__.setdefault("_derived_cache", {})
+    hit = cache.get(name)
+    if key is not None and hit is not None and hit[0] == key and all(a is b for a, b in zip(hit[1], sources)):
+        return hit[2]
+    with torch.inference_mode(False), torch.no_grad():
+        value = build()
+    if key is not None:
+        cache[name] = (key, sources, value)
+    return value
+
+
+def cached_value(owner: nn.Module, name: str) -> object | None:
+    """What :func:`derived_cached` holds for ``owner`` under ``name`` (None when nothing), for tests and debugging."""
+    hit = owner.__dict__.get("_derived_cache", {}).get(name)
+    return None if hit is None else hit[2]

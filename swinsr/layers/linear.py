@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fastpath import caching_allowed, fast_path_enabled
+from .fastpath import caching_allowed, derived_cached, fast_path_enabled
 
 _available: bool | None = None
 
@@ -93,15 +93,10 @@ class _TrainingLinear(torch.autograd.Function):
 
 
 def _packed(owner: nn.Module, name: str, weight: torch.Tensor, rows: int) -> torch.Tensor:
-    cache = owner.__dict__.setdefault("_packed_weights", {})
-    key = (weight.data_ptr(), weight._version, tuple(weight.shape))
-    hit = cache.get(name)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode too
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(rows, 1))
-    cache[name] = (key, packed)
-    return packed
+    """``weight`` reordered into oneDNN's blocked layout, cached per projection (see :func:`.fastpath.derived_cached`)."""
+    return derived_cached(
+        owner, f"packed:{name}", (weight,), lambda: torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(rows, 1))
+    )
 
 
 def fast_linear(

@@ -32,12 +32,40 @@ log = logging.getLogger(__name__)
 MATH_FLAGS = ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
 
 
+#: seconds one compiler call may take before the kernel is given up (the fallback runs)
+COMPILE_TIMEOUT = 300
+
+
 def cache_dir() -> Path:
     """Where compiled kernels are kept (``$SWINSR_CACHE_DIR``, ``$XDG_CACHE_HOME/swinsr`` or ``~/.cache/swinsr``)."""
     if os.environ.get("SWINSR_CACHE_DIR"):
         return Path(os.environ["SWINSR_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "swinsr"
+
+
+def _writable_dir(path: Path) -> Path | None:
+    """``path``, created if needed, when this process can write there; else None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK | os.X_OK) else None
+
+
+def _private_temp_dir() -> Path:
+    """A per-user kernel folder in the temp directory, readable by its owner only.
+
+    Never a folder shared between users: ctypes loads whatever library it finds there, so
+    another local user must not be able to plant one.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    path = Path(tempfile.gettempdir()) / f"swinsr-kernels-{uid}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    if path.is_symlink() or (hasattr(os, "getuid") and info.st_uid != os.getuid()) or info.st_mode & 0o077:
+        raise RuntimeError(f"{path} is not a private folder of this user; set SWINSR_CACHE_DIR")
+    return path
 
 
 def isa_flags() -> list[str]:
@@ -85,16 +113,11 @@ def _build(source: Path, cxx: str, flags: list[str], openmp: str | None) -> Path
     against exactly that file, so the kernel's parallel regions use PyTorch's thread pool.
     """
     text = source.read_bytes()
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False, timeout=60).stdout
     # the CPU is part of the key: a -march=native build from another machine sharing this cache
     # (a network home, a copied image) could use instructions this CPU lacks
     key = hashlib.sha256(text + "\0".join([cxx, version, *flags, openmp or "", _cpu_identity()]).encode()).hexdigest()[:16]
-    target_dir = cache_dir() / "kernels"
-    try:
-        target_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        target_dir = Path(tempfile.gettempdir()) / "swinsr-kernels"
-        target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir = _writable_dir(cache_dir() / "kernels") or _private_temp_dir()
     target = target_dir / f"{source.stem}-{key}.so"
     if target.exists():
         return target
@@ -107,7 +130,7 @@ def _build(source: Path, cxx: str, flags: list[str], openmp: str | None) -> Path
         else:
             steps = [[cxx, *flags, "-shared", str(source), "-o", lib]]
         for step in steps:
-            result = subprocess.run(step, capture_output=True, text=True, check=False)
+            result = subprocess.run(step, capture_output=True, text=True, check=False, timeout=COMPILE_TIMEOUT)
             if result.returncode != 0:
                 lines = result.stderr.strip().splitlines()
                 raise RuntimeError(lines[-1] if lines else f"{cxx} failed")
@@ -162,7 +185,7 @@ def load_once(
                 lib = ctypes.CDLL(str(path))
                 declare(lib)
                 state.update(lib=lib, path=path)
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            except Exception as exc:  # a kernel is an optimisation: whatever fails, the fallback runs
                 state["error"] = str(exc)
                 log.info("swinsr kernel %s unavailable (%s); %s", source.name, exc, fallback)
             state["tried"] = True

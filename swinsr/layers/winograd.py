@@ -20,7 +20,7 @@ tracing / compiling / export, not with ``SWINSR_CPU_KERNEL=0`` (all of swinsr's 
 
 :class:`FastConv2d` is an ``nn.Conv2d`` (same parameters, same state-dict keys, same behaviour
 everywhere else) whose forward takes this path when it applies. The transformed weight is cached
-per module and recomputed when the weight changes.
+per module and recomputed when the weight changes (:func:`.fastpath.derived_cached`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch.nn as nn
 
 from . import native
 from .cpu_attention import kernel_enabled
-from .fastpath import caching_allowed, fast_path_enabled
+from .fastpath import caching_allowed, derived_cached, fast_path_enabled
 
 _SOURCE = Path(__file__).with_name("kernels") / "winograd.cpp"
 
@@ -65,6 +65,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.swinsr_wino43_input_f32.argtypes = [p, i, i, i, i, i, i, p, i, i, i, i]
     lib.swinsr_wino43_output_f32.argtypes = [p, i, i, i, p, i, i, i, p, i, i, i, i]
     lib.swinsr_wino43_input_f32.restype = lib.swinsr_wino43_output_f32.restype = None
+    lib.swinsr_wino43_openmp.restype = ctypes.c_int
+    if not lib.swinsr_wino43_openmp():
+        # the transforms would run on one core while the GEMMs use all: the measured
+        # break-even points of worthwhile() would not hold
+        raise RuntimeError("built without OpenMP")
 
 
 def _library() -> ctypes.CDLL | None:
@@ -87,7 +92,7 @@ def winograd_status() -> str:
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     """``(O, C, 3, 3)`` kernels -> ``(36, C, O)``: ``G g G^T`` per channel pair, in float64 then cast."""
-    g = torch.tensor(_G, dtype=torch.float64)
+    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
     u = torch.einsum("ai,ocij,bj->abco", g, weight.detach().double(), g)
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
@@ -98,6 +103,7 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     The output is channels-last (what the Swin blocks read back as tokens without a copy). Needs
     the kernel (check :func:`winograd_applies` first).
     """
+    device = x.device  # every buffer on the CPU, whatever torch's default device
     lib = _library()
     n, c, h, w = x.shape
     o = u.shape[2]
@@ -105,13 +111,13 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
         x = x.contiguous(memory_format=torch.channels_last)
     th, tw = -(-h // 4), -(-w // 4)
     tiles = n * th * tw
-    y = torch.empty((n, o, h, w), dtype=x.dtype, memory_format=torch.channels_last)
+    y = torch.empty((n, o, h, w), dtype=x.dtype, device=device, memory_format=torch.channels_last)
     bias = None if bias is None else bias.detach().contiguous()  # kept referenced while the kernel reads it
     bias_ptr = None if bias is None else bias.data_ptr()
     sx, sy = x.stride(), y.stride()
     step = min(tiles, TILES_PER_ROUND)
-    v = torch.empty((36, step, c), dtype=x.dtype)
-    m = torch.empty((36, step, o), dtype=x.dtype)
+    v = torch.empty((36, step, c), dtype=x.dtype, device=device)
+    m = torch.empty((36, step, o), dtype=x.dtype, device=device)
     for t0 in range(0, tiles, step):
         t1 = min(t0 + step, tiles)
         # the last round's operands: contiguous views at the start of the buffers
@@ -138,10 +144,15 @@ def winograd_applies(conv: nn.Conv2d, x: torch.Tensor) -> bool:
         and conv.groups == 1
         and conv.padding_mode == "zeros"
         and worthwhile(conv.in_channels, conv.out_channels)
+        and type(x) is torch.Tensor  # not a subclass or a wrapper (vmap, fake tensors)
+        and x.layout == torch.strided
         and x.device.type == "cpu"
         and x.dtype == torch.float32
-        and conv.weight.dtype == torch.float32
         and x.dim() == 4
+        and x.numel() > 0
+        and conv.weight.device.type == "cpu"
+        and conv.weight.dtype == torch.float32
+        and (conv.bias is None or (conv.bias.device.type == "cpu" and conv.bias.dtype == torch.float32))
         and not torch.is_grad_enabled()
         and not torch.is_autocast_enabled("cpu")
         and fast_path_enabled()
@@ -160,19 +171,10 @@ class FastConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if winograd_applies(self, x):
-            return winograd_conv3x3(x, self._transformed_weight(), self.bias)
+            y = winograd_conv3x3(x, derived_cached(self, "winograd", (self.weight,), lambda: transform_weight(self.weight)), self.bias)
+            # nn.Conv2d hands back the input's memory format: channels-last only for channels-last input
+            return y if x.is_contiguous(memory_format=torch.channels_last) else y.contiguous()
         return super().forward(x)
-
-    def _transformed_weight(self) -> torch.Tensor:
-        w = self.weight
-        key = (w.data_ptr(), w._version, tuple(w.shape))
-        hit = self.__dict__.get("_winograd_weight")
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode
-            u = transform_weight(w)
-        self.__dict__["_winograd_weight"] = (key, u)
-        return u
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
