@@ -42,7 +42,7 @@ RESULT_FIELDS = (
     "dataset", "scale", "model", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "images", "seconds", "peak_mem_mb",
 )
 PER_IMAGE_FIELDS = (
-    "dataset", "scale", "model", "image", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "seconds",
+    "dataset", "scale", "model", "image", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "seconds", "tile",
 )
 HR_DIR, LR_DIR = "HR", "LR_bicubic"
 LR_PREFIX = "LR_"  # other LR folders: LR_realesrgan/X4, ...
@@ -223,6 +223,11 @@ class SRMethod:
         out = self.upscaler.upscale_tensor(array_to_tensor(lr))
         return out[0].permute(1, 2, 0).double().numpy()
 
+    @property
+    def last_tile(self) -> int | None:
+        """The tile side the last image ran in (None: the whole image)."""
+        return None if self.upscaler is None else self.upscaler.last_tile
+
     def synchronize(self) -> None:
         """Wait for queued device work, so timings are honest."""
         if self.device.type == "cuda":
@@ -373,8 +378,11 @@ def run_benchmark(
             sr = to_uint(sr_float, bits)
             row: dict[str, Any] = {
                 "dataset": ds.name, "scale": scale, "model": method.name, "image": hr_path.stem,
-                **score(sr, hr, scale), "seconds": seconds,
+                **score(sr, hr, scale), "seconds": seconds, "tile": method.last_tile,
             }
+            if tile is None and method.last_tile is not None:  # an out-of-memory retry in tiles
+                say(f"{hr_path.name}: did not fit in memory whole, scored in {method.last_tile}-pixel tiles "
+                    "(its row records the tile)")
             if not ds.bicubic_lr:
                 row["lr"] = ds.lr_name
             if lpips_metric is not None:

@@ -62,7 +62,7 @@ RESULT_FIELDS = (
 )
 PER_IMAGE_FIELDS = (
     "dataset", "task", "noise", "quality", "color", "model", "image", "psnr", "ssim", "psnr_y", "ssim_y", "psnrb",
-    "psnrb_y", "seconds",
+    "psnrb_y", "seconds", "tile",
 )
 METRIC_KEYS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnrb", "psnrb_y")
 
@@ -225,6 +225,11 @@ class RestorationMethod:
         out = y[0, 0] if degraded.ndim == 2 else y[0].permute(1, 2, 0)
         return to_rgb(out.numpy())  # back to BGR (to_rgb is its own inverse)
 
+    @property
+    def last_tile(self) -> int | None:
+        """The tile side the last image ran in (None: the whole image, as the protocol does)."""
+        return None if self.upscaler is None else self.upscaler.last_tile
+
     def synchronize(self) -> None:
         """Wait for queued device work, so timings are honest."""
         if self.device.type == "cuda":
@@ -330,7 +335,11 @@ def run_restoration_benchmark(
                 row: dict[str, Any] = {
                     "dataset": name, "task": task, **setting.level_fields, "color": color, "model": method.name,
                     "image": path.stem, **score_restoration(restored, clean_rgb, task), "seconds": seconds,
+                    "tile": method.last_tile,
                 }
+                if tile is None and method.last_tile is not None:  # an out-of-memory retry: not the protocol
+                    say(f"{path.name}: did not fit in memory whole, scored in {method.last_tile}-pixel tiles "
+                        "(the reference protocol runs whole images; its row records the tile)")
                 rows.append(row)
                 if save_images is not None:
                     _write_png(Path(save_images) / name / setting.tag / f"{path.stem}.png", restored)

@@ -20,7 +20,7 @@ import torch
 import swinsr
 from swinsr.errors import OptionError
 from swinsr.metrics import blocking_effect_factor, calculate_psnr, calculate_psnrb
-from swinsr.restoration_benchmark import add_noise, mirror_pad, parse_levels, run_restoration_benchmark
+from swinsr.restoration_benchmark import add_noise, mirror_pad, parse_levels, read_clean, run_restoration_benchmark
 
 
 def _run_cli(args: list[str]) -> int:
@@ -287,6 +287,26 @@ def test_model_rows_follow_the_reference_loop(shared, tmp_path, capsys):
     assert strip.shape[1] == 3 * 45 + 2 * 6  # three panels
 
 
+def test_an_out_of_memory_retry_in_tiles_is_recorded_and_said(shared, tmp_path, monkeypatch):
+    from swinsr.inference.upscaler import Upscaler
+
+    ckpt = _tiny_model(tmp_path / "dn.safetensors")
+    data = _crops(shared, tmp_path / "Mc", "McMaster", ("1.png",))
+    real = Upscaler._forward_any_channels
+
+    def forward(self, x):  # the whole image "does not fit"; tiles do
+        if self.last_tile is None:
+            raise torch.OutOfMemoryError("CPU out of memory (simulated)")
+        return real(self, x)
+
+    monkeypatch.setattr(Upscaler, "_forward_any_channels", forward)
+    said: list[str] = []
+    report = run_restoration_benchmark(str(ckpt), [data], "denoise", [25], device="cpu", log=said.append)
+    (row,) = report.per_image
+    assert isinstance(row["tile"], int)
+    assert any("did not fit in memory whole" in line and f"{row['tile']}-pixel tiles" in line for line in said)
+
+
 def test_gray_jpeg_model_with_window_7(shared, tmp_path):
     ckpt = _tiny_model(tmp_path / "car.pth", in_chans=1, window=7)
     data = _crops(shared, tmp_path / "c5", "classic5", ("barbara.png",), size=(40, 33))
@@ -294,6 +314,7 @@ def test_gray_jpeg_model_with_window_7(shared, tmp_path):
                                        report_dir=tmp_path / "rep", save_images=tmp_path / "out")
     (row,) = report.per_image
     assert set(row) >= {"psnr", "ssim", "psnrb"} and "psnr_y" not in row and row["quality"] == 20
+    assert row["tile"] is None  # scored whole, as the protocol
     clean = cv2.imread(str(data / "barbara.png"), cv2.IMREAD_UNCHANGED)
     _, enc = cv2.imencode(".jpg", clean, [int(cv2.IMWRITE_JPEG_QUALITY), 20])
     lq = cv2.imdecode(enc, 0).astype(np.float32) / 255.0
@@ -311,6 +332,26 @@ def test_mirror_pad_is_the_reference_flip_padding():
     ref = torch.cat([ref, torch.flip(ref, [3])], 3)[:, :, :, :12]
     assert torch.equal(padded, ref)
     assert mirror_pad(torch.ones(1, 1, 3, 3), 8).shape[-2:] == (8, 8)  # smaller than the pad: repeated
+    # already a multiple: the reference still adds a whole window (not a ceil to the multiple)
+    exact = torch.arange(8 * 16, dtype=torch.float32).reshape(1, 1, 8, 16)
+    padded = mirror_pad(exact, 8)
+    assert padded.shape[-2:] == (16, 24)
+    assert torch.equal(padded[..., 8:, :16], torch.flip(exact, [2]))
+
+
+def test_gray_jpeg_of_a_colour_file_is_its_rounded_studio_swing_y(tmp_path):
+    # the reference: util_calculate_psnr_ssim.bgr2ycbcr(uint8 image, y_only=True): float32 / 255, the
+    # BT.601 weights in 8-bit units, + 16, rounded back to uint8
+    rng = np.random.default_rng(3)
+    bgr = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    path = tmp_path / "colour.png"
+    cv2.imwrite(str(path), bgr)
+    img = bgr.astype(np.float32) / 255.0
+    want = (np.dot(img, [24.966, 128.553, 65.481]) + 16.0).round().astype(np.uint8)  # B, G, R weights
+    got = read_clean(path, "jpeg", "gray")
+    assert got.dtype == np.uint8 and got.shape == (9, 13)
+    assert np.array_equal(got, want)
+    assert not np.array_equal(got, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))  # not OpenCV's full-range gray
 
 
 # ----------------------------------------------------------------------------- defaults and errors
