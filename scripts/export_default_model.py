@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -203,12 +204,34 @@ def main(argv: list[str] | None = None) -> int:
         return report_user_error(exc)
 
 
+def _measure(args: argparse.Namespace, weights: Path, sets: list[Path], scale: int) -> dict[str, Any]:
+    """The registry metrics of ``weights`` for ``args.task`` on ``sets``."""
+    import swinsr.zoo as zoo
+    from swinsr.restoration_benchmark import parse_levels
+
+    limit = QUICK_IMAGES if args.quick else args.max_images
+    with tempfile.TemporaryDirectory(prefix="swinsr-export-") as tmp:
+        if limit is not None:
+            sets = [subset_dataset(s, limit, Path(tmp) / str(i)) for i, s in enumerate(sets)]
+        if args.task in ("sr", "real"):
+            classical = args.classical
+            if args.task == "real" and classical is None:
+                classical = zoo.default_model_name(scale, "sr")
+                if classical is None:
+                    _log(f"no classical x{scale} default is registered: the model card shows bicubic only")
+            if args.task == "sr" or (classical or "").lower() == "none":
+                classical = None
+            return measure_sr(weights, sets, scale, lr_dir=args.lr_dir or DEFAULT_LR_DIR.get(args.task),
+                              classical=classical, device=args.device, log=_log)
+        levels = parse_levels(args.task, args.levels)  # None: SwinIR's table levels
+        return measure_restoration(weights, sets, args.task, levels, device=args.device, log=_log)
+
+
 def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import swinsr
     import swinsr.zoo as zoo
     from swinsr.checkpoint import _atomic_write, read_checkpoint
     from swinsr.cli.model_args import parse_model_args
-    from swinsr.restoration_benchmark import parse_levels
 
     overrides = parse_model_args(args.model_arg)
     ckpt = args.checkpoint or args.run / "models" / "net_g_latest.pth"
@@ -227,32 +250,31 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.task in ("denoise", "jpeg") and scale != 1:
         parser.error(f"--task {args.task}: {ckpt} upscales x{scale}; a {args.task} model must be scale 1")
 
-    out = zoo.WEIGHTS_DIR / f"{args.name}.safetensors"
-    swinsr.save_checkpoint(model, out)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, weights: {key})")
-
+    if not args.name or any(ch in args.name for ch in "/\\") or args.name.startswith("."):
+        parser.error(f"--name {args.name!r}: a plain model name such as swinsr-light-x4 (no folders)")
     names = args.datasets or DEFAULT_DATASETS[args.task]
     sets = [args.shared / "data" / d for d in names]
-    limit = QUICK_IMAGES if args.quick else args.max_images
-    with tempfile.TemporaryDirectory(prefix="swinsr-export-") as tmp:
-        if limit is not None:
-            sets = [subset_dataset(s, limit, Path(tmp) / str(i)) for i, s in enumerate(sets)]
-        if args.task in ("sr", "real"):
-            classical = args.classical
-            if args.task == "real" and classical is None:
-                classical = zoo.default_model_name(scale, "sr")
-                if classical is None:
-                    _log(f"no classical x{scale} default is registered: the model card shows bicubic only")
-            if args.task == "sr" or (classical or "").lower() == "none":
-                classical = None
-            metrics = measure_sr(out, sets, scale, lr_dir=args.lr_dir or DEFAULT_LR_DIR.get(args.task),
-                                 classical=classical, device=args.device, log=_log)
-        else:
-            levels = parse_levels(args.task, args.levels)  # None: SwinIR's table levels
-            metrics = measure_restoration(out, sets, args.task, levels, device=args.device, log=_log)
-
+    missing = [str(s) for s in sets if not s.is_dir()]
+    if missing:  # before anything is written
+        parser.error(f"benchmark set(s) not found: {', '.join(missing)} (give --shared or --datasets)")
     registry_file = zoo.REGISTRY_FILE
-    registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
+    try:  # read (and checked) before anything is written
+        registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
+    except (OSError, ValueError) as exc:
+        parser.error(f"{registry_file}: not a readable registry ({exc}); restore it with git checkout")
+    out = zoo.WEIGHTS_DIR / f"{args.name}.safetensors"
+    # benchmarked under a staging name: the shipped file and its registry entry change together,
+    # only after every measurement succeeded
+    staged = zoo.WEIGHTS_DIR / f".{args.name}.staged.safetensors"
+    try:
+        swinsr.save_checkpoint(model, staged)
+        print(f"wrote {staged} ({staged.stat().st_size / 1e6:.2f} MB, weights: {key}); measuring it")
+        metrics = _measure(args, staged, sets, scale)
+        os.replace(staged, out)
+    finally:
+        staged.unlink(missing_ok=True)
+    print(f"installed {out}")
+
     entry = {
         "file": out.name,
         "scale": scale,

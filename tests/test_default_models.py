@@ -304,6 +304,33 @@ def _run_dir(tmp_path, model) -> Path:
     return run
 
 
+def test_export_script_changes_nothing_when_a_measurement_fails(shared, tmp_path, monkeypatch):
+    import swinsr.zoo
+
+    monkeypatch.setattr(swinsr.zoo, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(swinsr.zoo, "REGISTRY_FILE", tmp_path / "registry.json")
+    (tmp_path / "registry.json").write_text('{"tiny-x2": {"file": "tiny-x2.safetensors", "scale": 2}}')
+    (tmp_path / "tiny-x2.safetensors").write_bytes(b"the shipped weights")
+    ckpt = tmp_path / "run.pth"
+    swinsr.save_checkpoint(tiny_swinir(2), ckpt)
+    script = _export_script()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("benchmark crashed")
+
+    monkeypatch.setattr(script, "measure_sr", broken)
+    argv = ["--checkpoint", str(ckpt), "--name", "tiny-x2", "--shared", str(shared), "--datasets", "Set5"]
+    with pytest.raises(RuntimeError, match="benchmark crashed"):
+        script.main(argv)
+    assert (tmp_path / "tiny-x2.safetensors").read_bytes() == b"the shipped weights"
+    assert json.loads((tmp_path / "registry.json").read_text()) == {"tiny-x2": {"file": "tiny-x2.safetensors", "scale": 2}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.json", "run.pth", "tiny-x2.safetensors"]
+    # a missing benchmark set is refused before anything is written
+    with pytest.raises(SystemExit):
+        script.main(argv[:-1] + ["NoSuchSet"])
+    assert (tmp_path / "tiny-x2.safetensors").read_bytes() == b"the shipped weights"
+
+
 def test_export_script_writes_weights_and_measured_registry_entry(shared, tmp_path, monkeypatch):
     import swinsr.zoo
 

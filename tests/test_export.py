@@ -111,3 +111,18 @@ def test_export_error_keeps_the_first_line_and_suggests_only_what_applies(tmp_pa
     assert "\n" not in message and "unsupported shape arithmetic" in message and "trace" not in message
     assert "--opset" not in message and "--tile" not in message
     assert not any(tmp_path.iterdir())
+
+
+def test_export_command_never_writes_over_its_input_or_an_existing_file(tmp_path, capsys):
+    from swinsr.cli import main
+
+    ckpt = tmp_path / "net.pth"
+    swinsr.save_checkpoint(_tiny(), ckpt)
+    before = ckpt.read_bytes()
+    existing = tmp_path / "old.onnx"
+    existing.write_bytes(b"an earlier export")
+    for out, says in ((ckpt, "ending in .onnx"), (existing, "add --overwrite")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", str(ckpt), "-o", str(out)])
+        assert exit_info.value.code != 0 and says in capsys.readouterr().err
+    assert ckpt.read_bytes() == before and existing.read_bytes() == b"an earlier export"

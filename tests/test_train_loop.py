@@ -126,3 +126,70 @@ def test_self_ensemble_validation(tmp_path):
         opt["val"] = {"val_freq": 1, "self_ensemble": ensemble, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}}
         results[ensemble] = train_pipeline(opt, root=tmp_path).metrics["v"]["psnr"]
     assert results[True] != results[False] and all(5 < v < 60 for v in results.values())
+
+
+def test_auto_resume_refuses_when_no_state_is_readable(tmp_path):
+    import pytest
+
+    from swinsr.errors import CheckpointError
+
+    states = tmp_path / "states"
+    states.mkdir()
+    (states / "4.state").write_bytes(b"truncated")
+    (states / "2.state").write_bytes(b"")
+    # starting over would archive the run's folder and its history without a word
+    with pytest.raises(CheckpointError, match="none of the 2 training states"):
+        find_resume_state(states)
+
+
+def test_resuming_with_a_changed_network_is_a_one_line_error(tmp_path):
+    import pytest
+
+    from swinsr.errors import CheckpointError
+
+    data = make_images(tmp_path / "hr", n=2, size=32)
+    train_pipeline(tiny_options(data, name="run", total_iter=2), root=tmp_path)
+    changed = tiny_options(data, name="run", total_iter=4)
+    changed["network_g"]["embed_dim"] = 2 * changed["network_g"]["embed_dim"]
+    with pytest.raises(CheckpointError, match=r"2\.state: does not fit this run's options .*new name") as info:
+        train_pipeline(changed, root=tmp_path, auto_resume=True)
+    assert "\n" not in str(info.value)
+
+
+def test_ema_turned_on_at_resume_starts_from_the_resumed_weights(tmp_path):
+    data = make_images(tmp_path / "hr", n=2, size=32)
+    plain = tiny_options(data, name="run", total_iter=3)
+    plain["train"]["ema_decay"] = 0  # the first part trains without EMA: its state has none
+    train_pipeline(plain, root=tmp_path)
+    resumed = tiny_options(data, name="run", total_iter=4)
+    resumed["train"]["ema_decay"] = 0.999
+    train_pipeline(resumed, root=tmp_path, auto_resume=True)
+    models = tmp_path / "experiments" / "run" / "models"
+    at3 = torch.load(models / "net_g_3.pth", weights_only=True)["params"]
+    at4 = torch.load(models / "net_g_4.pth", weights_only=True)
+    for k, v in at4["params_ema"].items():
+        if v.is_floating_point() and k in at3:
+            # 0.999 * (weights at 3) + 0.001 * (weights at 4): within a thousandth of one step of the resumed weights
+            step = (at4["params"][k] - at3[k]).abs().max()
+            assert float((v - at3[k]).abs().max()) <= 0.0011 * float(step) + 1e-7, k
+
+
+def test_a_failed_save_is_a_one_line_error_that_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from swinsr.errors import SwinSRError
+    from swinsr.train.models.base import BaseModel
+
+    data = make_images(tmp_path / "hr", n=2, size=32)
+    train_pipeline(tiny_options(data, name="run", total_iter=2), root=tmp_path)
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(BaseModel, "save_training_state", disk_full)
+    with pytest.raises(SwinSRError, match="free disk space, then rerun with --auto_resume") as info:
+        train_pipeline(tiny_options(data, name="run", total_iter=4), root=tmp_path, auto_resume=True)
+    assert "\n" not in str(info.value) and "No space left" in str(info.value)
+    assert find_resume_state(tmp_path / "experiments" / "run" / "training_states").name == "2.state"

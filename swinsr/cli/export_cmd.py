@@ -21,6 +21,7 @@ def export_command(
         None, "--tile", help="Fix the input to TILE x TILE pixels (rounded up to the window size). "
         "Default: dynamic height and width (multiples of the window size)."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing ONNX file at -o."),
 ) -> None:
     """Export a model to ONNX with a dynamic batch and, unless --tile is given, dynamic height and width."""
     from ..errors import ExportError, OptionError
@@ -29,6 +30,10 @@ def export_command(
 
     if output.exists() and output.is_dir():
         raise OptionError(f"-o {output}: is a folder; give a file name such as {output / 'model.onnx'}")
+    if output.suffix.lower() != ".onnx":
+        raise OptionError(f"-o {output}: give an ONNX file name ending in .onnx")
+    if output.exists() and not overwrite:
+        raise OptionError(f"-o {output}: exists; add --overwrite to replace it")
     net = resolve_model(model, device="cpu", overrides=parse_model_args(model_arg))
     err_console.print(f"exporting {type(net).__name__} to ONNX (opset {opset}); this traces the model and can take minutes")
     try:

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from ..data import EnlargedSampler, build_dataloader, build_dataset
-from ..errors import CheckpointError, OptionError
+from ..errors import CheckpointError, OptionError, SwinSRError
 from .dist import DistInfo, barrier, init_distributed
 from .logger import MetricsCSV, close_logger, format_eta, setup_logger, tensorboard_writer
 from .models import MODEL_REGISTRY, BaseModel
@@ -57,7 +57,8 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise CheckpointError(f"{path}: not a readable training state ({str(exc).splitlines()[0][:160]})") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable training state ({first[:160]})") from None
     if not isinstance(state, dict) or "iter" not in state:
         raise CheckpointError(f"{path}: not a training state (no 'iter')")
     return state
@@ -69,12 +70,19 @@ def find_resume_state(states_dir: str | Path) -> Path | None:
     if not d.is_dir():
         return None
     candidates = sorted((p for p in d.glob("*.state") if state_iter(p) is not None), key=lambda p: state_iter(p) or 0, reverse=True)
+    problems = []
     for p in candidates:
         try:
             load_state(p)
             return p
         except CheckpointError as exc:
             log.warning("skipping %s", exc)
+            problems.append(str(exc))
+    if problems:  # states exist but none loads: starting over would archive the run's history silently
+        raise CheckpointError(
+            f"--auto_resume: none of the {len(problems)} training states in {d} is readable ({problems[0]}); "
+            "give one with path:resume_state, or move the folder away to start the run afresh"
+        )
     return None
 
 
@@ -207,7 +215,14 @@ def _run(opt: dict[str, Any], warnings: list[str], info: DistInfo, *, auto_resum
     start_iter = 0
     csv_log = MetricsCSV(exp / "metrics.csv") if info.is_main else None
     if state is not None:
-        model.resume_training(state, paths["models"])
+        try:
+            model.resume_training(state, paths["models"])
+        except (RuntimeError, ValueError, KeyError) as exc:  # a network or optimizer the options changed
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(
+                f"{resume_path}: does not fit this run's options ({first[:200]}); resume with the options it was "
+                "trained with, or give the run a new name to start afresh"
+            ) from None
         start_iter = int(state["iter"])
         log.info("Resuming training from iter %d (%s)", start_iter, resume_path)
         if csv_log is not None:
@@ -303,7 +318,14 @@ def _run(opt: dict[str, Any], warnings: list[str], info: DistInfo, *, auto_resum
 def _save(model: BaseModel, opt: Mapping[str, Any], info: DistInfo, it: int, epoch: int) -> None:
     """Weights first, then the training state: a state file never points at missing weights."""
     if info.is_main:
-        path = model.save_network(opt["path"]["models"], it)
-        model.save_training_state(opt["path"]["training_states"], it, epoch)
+        try:
+            path = model.save_network(opt["path"]["models"], it)
+            model.save_training_state(opt["path"]["training_states"], it, epoch)
+        except (OSError, RuntimeError) as exc:  # disk full, read-only folder: the written files are complete or absent
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SwinSRError(
+                f"saving the checkpoint of iter {it} in {opt['path']['experiments_root']} failed ({first[:160]}); "
+                "the earlier checkpoints are intact: free disk space, then rerun with --auto_resume"
+            ) from None
         log.info("Saving models and training states: %s", path)
     barrier(info)

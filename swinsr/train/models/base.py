@@ -365,6 +365,8 @@ class BaseModel:
                 raw, _ = read_checkpoint(net_file)
                 key = "params_ema" if "params_ema" in raw else "params"
                 load_state_dict_into(self.ema.module, raw[key], source=str(net_file))
+            else:  # a state saved without EMA (ema_decay turned on since): average from the resumed weights
+                self.ema.update(self.net_g, decay=0.0)
         names = state.get("optimizer_names")
         saved = state.get("optimizers", [])
         if (names is not None and list(names) != list(self.optimizers)) or len(saved) != len(self.optimizers):
