@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from swinsr.errors import SwinSRError
 
     out = Path(args.output)
+    if out.suffix.lower() not in (".safetensors", ".pth", ".pt"):
+        print(f"error: -o {out}: give a .safetensors, .pth or .pt file name", file=sys.stderr)
+        return 2
     if out.exists() and not args.force:
         print(f"error: {out} exists; pass --force to overwrite it or choose another -o", file=sys.stderr)
         return 2
@@ -76,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     if diff > 1e-9:
         print(f"error: the grown network differs from {args.weights} by {diff:.3g}; not written", file=sys.stderr)
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(grown.float(), out)
+    try:
+        save_checkpoint(grown.float(), out)
+    except (SwinSRError, OSError) as e:
+        print(f"error: -o {out}: cannot write it ({e})", file=sys.stderr)
+        return 2
     n_old, n_new = (sum(p.numel() for p in m.parameters()) for m in (model, grown))
     print(f"{out}: depths {model.config['depths']} -> {args.depths}, {n_old / 1e6:.3f}M -> {n_new / 1e6:.3f}M parameters "
           f"(max difference {diff:.1e} in float64)")

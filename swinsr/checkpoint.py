@@ -236,20 +236,49 @@ def model_spec(model: nn.Module) -> ModelSpec:
     return ModelSpec(family, dict(config))
 
 
+def _process_umask() -> int:
+    umask = os.umask(0)  # the only way to read it; set back at once (done once, at import)
+    os.umask(umask)
+    return umask
+
+
+#: read once: os.umask changes it process-wide for a moment, which threads could observe
+_UMASK = _process_umask()
+
+
+def _fsync(path: str | Path, directory: bool = False) -> None:
+    """Flush a file (or a folder's entries) to the disk where the OS supports it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
 def _atomic_write(path: Path, write: Any) -> None:
+    """``write(tmp)`` into a temp file beside ``path``, flushed to disk, then renamed over ``path``.
+
+    A crash, kill or power loss leaves either the old file or the complete new one, never a
+    truncated file under the final name (the data is fsynced before the rename, the folder after).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(path.parent, directory=True)
 
 
 def save_checkpoint(

@@ -99,3 +99,5 @@ def test_grow_script_writes_a_loadable_equal_network_and_never_overwrites(tmp_pa
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "keeps every group" in r.stderr
     r = run(str(src), "--depths", "2,4", "-o", str(src), "--force")
     assert r.returncode == 2 and "is the input checkpoint" in r.stderr
+    r = run(str(src), "--depths", "2,4", "-o", str(tmp_path / "grown.txt"))  # refused before the work
+    assert r.returncode == 2 and ".safetensors, .pth or .pt" in r.stderr and not (tmp_path / "grown.txt").exists()
