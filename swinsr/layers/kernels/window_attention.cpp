@@ -120,7 +120,8 @@ SWINSR_INLINE void transpose_rows(const T* src, idx sn, T scale, idx N, idx D, i
 
 // Prefetch rows [r0, r1) of a (rows, width) matrix with row stride sn: the next window's q, k, v
 // are requested while this window's heads compute (their rows are strided, which the hardware
-// prefetcher does not follow far enough ahead).
+// prefetcher does not follow far enough ahead). Tuned on a Zen 4; on a Zen 3 they made no
+// measurable difference, and touch_window below is what helped there.
 template <typename T>
 SWINSR_INLINE void prefetch_rows(const T* base, idx sn, idx r0, idx r1, idx width) {
     const idx line = 64 / sizeof(T);
@@ -132,8 +133,9 @@ SWINSR_INLINE void prefetch_rows(const T* base, idx sn, idx r0, idx r1, idx widt
 // token strides sh, sn), in address order for the usual token-major layout. Its rows are not
 // contiguous per head, and on an AMD Zen 3 (AVX2) the software prefetches above did not help, while
 // these plain loads, done once per window before its first head, let the hardware prefetcher stream
-// the window in: 6 heads of 30, 256 windows, one thread, 39 -> 24 us per (window, head); SwinIR-M's
-// attention 0.56 -> 0.38 s at 64x64. The sum only keeps the loads from being optimised away.
+// the window in: 6 heads of 30, 256 windows, one thread, 39 -> 25 us per (window, head); SwinIR-M's
+// attention 0.56 -> 0.36-0.39 s at 64x64 (one thread). Not measured on an AVX-512 machine yet.
+// The sum only keeps the loads from being optimised away.
 template <typename T>
 SWINSR_INLINE void touch_window(const T* base, idx sh, idx sn, idx H, idx N, idx D) {
     const idx line = 64 / sizeof(T);
