@@ -22,6 +22,7 @@ from .dist import DistInfo, barrier, init_distributed
 from .logger import MetricsCSV, close_logger, format_eta, setup_logger, tensorboard_writer
 from .models import MODEL_REGISTRY, BaseModel
 from .options import parse_options
+from .retention import check_free_space, last_save_bytes, prune_checkpoints, remove_stale_temp_files
 
 log = logging.getLogger("swinsr.train")
 
@@ -175,6 +176,10 @@ def _run(opt: dict[str, Any], warnings: list[str], info: DistInfo, *, auto_resum
     setup_logger(exp / f"train_{opt['name']}.log", info.is_main)
     for w in warnings:
         log.warning("%s", w)
+    if info.is_main:
+        stale = remove_stale_temp_files([paths["models"], paths["training_states"]])
+        if stale:
+            log.warning("removed %d unfinished file(s) an interrupted save left: %s", len(stale), ", ".join(p.name for p in stale))
     set_seed(seed + info.rank)
     if opt.get("num_threads"):
         torch.set_num_threads(int(opt["num_threads"]))
@@ -315,9 +320,36 @@ def _run(opt: dict[str, Any], warnings: list[str], info: DistInfo, *, auto_resum
     return result
 
 
+def _tensor_bytes(tensors: Any) -> int:
+    if isinstance(tensors, torch.Tensor):
+        return tensors.numel() * tensors.element_size()
+    if isinstance(tensors, Mapping):
+        return sum(_tensor_bytes(v) for v in tensors.values())
+    if isinstance(tensors, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in tensors)
+    return 0
+
+
+def estimate_save_bytes(model: BaseModel) -> int:
+    """Bytes one save writes, from the tensors (used before the first save has measured it):
+    each network twice (``_<iter>`` and ``_latest``; net_g with its EMA copy), then the training
+    state with every network, the EMA, the optimizers' moments and the model's extra state."""
+    nets = sum(_tensor_bytes(net.state_dict()) for net in model.nets.values())
+    ema = _tensor_bytes(model.ema.state_dict()) if model.ema is not None else 0
+    optim = sum(_tensor_bytes(o.state_dict()["state"]) for o in model.optimizers.values())
+    return 2 * (nets + ema) + nets + ema + optim + _tensor_bytes(model.extra_training_state())
+
+
 def _save(model: BaseModel, opt: Mapping[str, Any], info: DistInfo, it: int, epoch: int) -> None:
-    """Weights first, then the training state: a state file never points at missing weights."""
+    """Weights first, then the training state: a state file never points at missing weights.
+
+    Refused before writing when the files cannot fit; afterwards the saves beyond
+    ``logger.keep_checkpoints`` are pruned (see :mod:`.retention`).
+    """
     if info.is_main:
+        models_dir, states_dir = opt["path"]["models"], opt["path"]["training_states"]
+        needed = last_save_bytes(models_dir, states_dir) or estimate_save_bytes(model)
+        check_free_space(models_dir, needed, f"saving the checkpoint of iter {it}")
         try:
             path = model.save_network(opt["path"]["models"], it)
             model.save_training_state(opt["path"]["training_states"], it, epoch)
@@ -328,4 +360,9 @@ def _save(model: BaseModel, opt: Mapping[str, Any], info: DistInfo, it: int, epo
                 "the earlier checkpoints are intact: free disk space, then rerun with --auto_resume"
             ) from None
         log.info("Saving models and training states: %s", path)
+        keep = opt["logger"].get("keep_checkpoints")
+        if keep:
+            removed = prune_checkpoints(models_dir, states_dir, keep)
+            if removed:
+                log.info("keep_checkpoints %d: removed %d older file(s)", keep, len(removed))
     barrier(info)

@@ -89,6 +89,8 @@ METRIC_FIELDS = {
 LOGGER_FIELDS = {
     "print_freq": Field((int,), 100),
     "save_checkpoint_freq": Field((int,), 5000),
+    # swinsr: keep only the newest N saves (weights + state; the *_latest files stay); null keeps all, as BasicSR
+    "keep_checkpoints": Field((int,), None, nullable=True),
     "use_tb_logger": Field((bool,), False),
     "wandb": Field((dict,), None, nullable=True),
 }
@@ -234,6 +236,9 @@ def parse_options(
 
     opt["path"] = check_section(opt["path"], PATH_FIELDS, "path", warn=warn, check_paths=check_paths, extra_ok=PATH_IGNORED)
     opt["logger"] = check_section(opt["logger"], LOGGER_FIELDS, "logger", warn=warn)
+    for key in ("print_freq", "save_checkpoint_freq", "keep_checkpoints"):
+        if opt["logger"][key] is not None and opt["logger"][key] < 1:
+            raise OptionError(f"logger.{key}: must be at least 1, got {opt['logger'][key]}")
     opt["dist_params"] = check_section(opt["dist_params"], DIST_FIELDS, "dist_params", warn=warn)
     if opt["tile"] is not None:
         opt["tile"] = check_tile(opt["tile"], warn)
