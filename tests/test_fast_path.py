@@ -172,3 +172,31 @@ def test_bench_speed_cli_runs_and_reports(tmp_path):
     assert all(r["seconds"] > 0 and r["out_mpix_per_s"] > 0 for r in rows)
     assert all(r["peak_mb"] > 0 for r in rows)  # measured in a fresh process per row
     assert rows[1]["max_abs_diff"] <= 1e-4
+
+
+def _tiny_model(arch: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if arch == "HAT":
+        return swinsr.build_model("HAT", upscale=2, img_size=16, window_size=4, embed_dim=12, depths=[2], num_heads=[2],
+                                  mlp_ratio=2, compress_ratio=3, squeeze_factor=6, upsampler="pixelshuffle").eval()
+    if arch == "DAT":
+        return swinsr.build_model("DAT", img_size=16, embed_dim=16, split_size=[2, 4], depth=[2], num_heads=[2],
+                                  expansion_factor=2, upscale=2, upsampler="pixelshuffledirect").eval()
+    return _tiny(arch, upsampler="pixelshuffle", embed_dim=64, num_heads=[2, 2])
+
+
+@pytest.mark.parametrize("arch", ["SwinIR", "Swin2SR", "HAT", "DAT"])
+def test_weights_written_through_data_reach_the_cached_fast_path(arch):
+    """BasicSR's EMA writes ``p.data`` (no version bump): packed linears, Winograd and bias caches must see it."""
+    model = _tiny_model(arch)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+        model(x)  # caches filled and reused
+        for p in model.parameters():
+            p.data.mul_(0.9).add_(torch.randn_like(p), alpha=0.02)
+        after = model(x)
+        with plain_path():
+            want = model(x)
+    assert not torch.allclose(before, want, atol=1e-4)
+    assert (after - want).abs().max().item() <= 1e-5

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import cpu_attention
-from .fastpath import caching_allowed, fast_path_enabled
+from .fastpath import caching_allowed, fast_path_enabled, tensor_versions
 from .linear import fast_linear, linear_module
 from .position import log_spaced_relative_coords, relative_position_index
 from .sdpa import padded_sdpa
@@ -73,9 +73,8 @@ class WindowAttentionBase(nn.Module):
         sources = self._bias_sources()
         if torch.is_grad_enabled() and any(t.requires_grad for t in sources):
             return None
-        try:
-            versions = tuple((t.data_ptr(), t._version) for t in sources)
-        except RuntimeError:  # inference tensors have no version counter
+        versions = tensor_versions(sources)
+        if versions is None:  # inference tensors have no version counter
             return None
         return (shift_size, device, dtype, torch.is_inference_mode_enabled(), versions)
 

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import WindowAttentionBase
-from .fastpath import caching_allowed, fast_path_enabled, shared_cached
+from .fastpath import caching_allowed, fast_path_enabled, shared_cached, tensor_versions
 from .mlp import DropPath
 from .windows import MASK_FILL_VALUE
 
@@ -131,9 +131,8 @@ def _weights_key(module: nn.Module, sources: Sequence[torch.Tensor], *extra: obj
         return None
     if torch.is_grad_enabled() and any(t.requires_grad for t in sources):
         return None
-    try:
-        versions = tuple((t.data_ptr(), t._version) for t in sources)
-    except RuntimeError:  # inference tensors have no version counter
+    versions = tensor_versions(sources)
+    if versions is None:  # inference tensors have no version counter
         return None
     return (*extra, torch.is_inference_mode_enabled(), versions)
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .block import SwinBlock
 from .embed import patch_unembed
-from .fastpath import caching_allowed, fast_path_enabled, shared_cached
+from .fastpath import caching_allowed, fast_path_enabled, shared_cached, tensor_versions
 from .mlp import Mlp
 from .sdpa import padded_sdpa
 from .windows import pad_to_multiple, window_gather_indices, window_partition, window_reverse
@@ -229,10 +229,8 @@ class OCAB(nn.Module):
         table = self.relative_position_bias_table
         key = None
         if not self.training and caching_allowed() and not (torch.is_grad_enabled() and table.requires_grad):
-            try:
-                key = (device, dtype, torch.is_inference_mode_enabled(), table.data_ptr(), table._version)
-            except RuntimeError:  # inference tensors have no version counter
-                key = None
+            versions = tensor_versions([table])
+            key = None if versions is None else (device, dtype, torch.is_inference_mode_enabled(), versions)  # None: inference tensors
         if key is not None and self._bias_cache is not None and self._bias_cache[0] == key:
             return self._bias_cache[1]
         bias = self.position_bias().to(device=device, dtype=dtype)
