@@ -395,18 +395,19 @@ def render_restoration_markdown(report: BenchmarkReport, strips: dict[str, list[
         "",
         "Protocol: SwinIR's `main_test_swinir.py` (noise seeded with 0 per image and not clipped; OpenCV",
         "JPEG), output rounded to 8 bits, no border crop. PSNR/SSIM on RGB (colour) or the gray image;",
-        "Y is BT.601 studio swing; PSNR-B for JPEG. Each strip shows degraded | restored | clean; the red",
-        "box (magnified below) is where the model changed the degraded image most.",
+        "Y is BT.601 studio swing; PSNR-B for JPEG (on the image, and on Y for colour). Each strip shows",
+        "degraded | restored | clean; the red box (magnified below) is where the model changed the degraded",
+        "image most.",
         "",
-        "| dataset | level | model | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-B | images | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | level | model | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-B | PSNR-B-Y | images | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report.results:
         level = f"sigma {r['noise']}" if "noise" in r else f"q{r['quality']}"
         lines.append(
             f"| {r['dataset']} | {level} ({r['color']}) | {r['model']} | {_fmt(r['psnr'], 3)} | {_fmt(r['ssim'], 4)} | "
             f"{_fmt(r.get('psnr_y', '-'), 3)} | {_fmt(r.get('ssim_y', '-'), 4)} | {_fmt(r.get('psnrb', '-'), 3)} | "
-            f"{r['images']} | {_fmt(r['seconds'], 2)} |"
+            f"{_fmt(r.get('psnrb_y', '-'), 3)} | {r['images']} | {_fmt(r['seconds'], 2)} |"
         )
     for title, items in strips.items():
         lines += ["", f"## {title}", "", "| image | input PSNR | model PSNR | gain (dB) |", "|---|---|---|---|"]

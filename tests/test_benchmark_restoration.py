@@ -474,3 +474,21 @@ def test_lr_dir_choice_errors_and_lr_model_hr_report(shared, tmp_path, capsys):
     # the LR panel is the LR enlarged by repetition (outside the red box drawn on it)
     untouched = np.all(full_lr == enlarged, axis=2).mean()
     assert untouched > 0.6 and strip.shape[0] == 26 + 64 + 6 + zoom_h
+
+
+def test_markdown_report_carries_the_y_channel_psnrb_of_colour_jpeg_rows():
+    from swinsr.benchmark import BenchmarkReport
+    from swinsr.restoration_benchmark import render_restoration_markdown
+
+    row = {"dataset": "LIVE1", "task": "jpeg", "quality": 10, "color": "rgb", "model": "m", "psnr": 26.5, "ssim": 0.78,
+           "psnr_y": 27.75, "ssim_y": 0.8, "psnrb": 26.25, "psnrb_y": 27.125, "images": 29, "seconds": 1.5}
+    md = render_restoration_markdown(BenchmarkReport(results=[row]), {})
+    header = next(line for line in md.splitlines() if line.startswith("| dataset"))
+    line = next(line for line in md.splitlines() if line.startswith("| LIVE1"))
+    cells = dict(zip(header.strip("|").split("|"), line.strip("|").split("|")))
+    cells = {k.strip(): v.strip() for k, v in cells.items()}
+    assert cells["PSNR-B"] == "26.250" and cells["PSNR-B-Y"] == "27.125" and cells["images"] == "29"
+    gray = dict(row, color="gray")
+    for key in ("psnr_y", "ssim_y", "psnrb_y"):
+        gray.pop(key)
+    assert "| 26.250 | - | 29 |" in render_restoration_markdown(BenchmarkReport(results=[gray]), {})
