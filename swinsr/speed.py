@@ -31,6 +31,7 @@ from .errors import OptionError
 from .layers import cpu_attention
 from .layers.fastpath import plain_path
 from .layers.linear import packed_linear_available
+from .layers.token_norm import token_norm_status
 from .layers.winograd import winograd_status
 
 #: Released configurations (random weights): name -> (architecture, reference constructor kwargs);
@@ -63,7 +64,7 @@ def machine_description(device: torch.device) -> str:
                     break
         except OSError:
             pass
-        name = f"{name}, {os.cpu_count()} cores, {cpu_capability()}, attention kernel {cpu_attention.kernel_status()}, Winograd {winograd_status()}"
+        name = f"{name}, {os.cpu_count()} cores, {cpu_capability()}, attention kernel {cpu_attention.kernel_status()}, Winograd {winograd_status()}, fused LayerNorm {token_norm_status()}"
     return f"{name}, torch {torch.__version__}"
 
 
@@ -81,6 +82,7 @@ def precision_settings(device: torch.device) -> dict[str, Any]:
         info["cpu_attention_kernel"] = cpu_attention.kernel_status()
         info["packed_onednn_linear"] = packed_linear_available()
         info["winograd_conv3x3"] = winograd_status()
+        info["fused_layer_norm"] = token_norm_status()
     if device.type == "cuda":
         info["cuda_matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
         info["cudnn_tf32"] = bool(torch.backends.cudnn.allow_tf32)

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from .attention import WindowAttention, WindowAttentionV2
 from .mlp import DropPath, Mlp
+from .token_norm import add_gather_layer_norm, gather_layer_norm, gather_layer_norm_add, token_norm_applies
 from .fastpath import caching_allowed, fast_path_enabled, lean_settings
 from .windows import (
     compute_shifted_window_mask,
@@ -142,15 +143,19 @@ class SwinBlock(nn.Module):
         order, _ = window_gather_indices(h, w, ws, shift, x.device, crop=(h, w), grouped=True)
         # not written into the input unless allowed: the caller may still hold it (group residuals)
         out = x if in_place else x.clone()
+        fused = self._fuses_norms(x, x_size)
         step = max(1, chunk_tokens // n)
         start = 0
         for group, count in enumerate(window_group_sizes(h, w, ws, shift)):
             for w0 in range(start, start + count, step):
                 w1 = min(w0 + step, start + count)
                 index = order[w0 * n : w1 * n]
-                tokens = x.index_select(1, index)
-                if self.version == 1:
-                    tokens = self._norm(self.norm1, tokens)
+                if self.version == 1 and fused:
+                    tokens = gather_layer_norm(x, index, self.norm1)
+                else:
+                    tokens = x.index_select(1, index)
+                    if self.version == 1:
+                        tokens = self._norm(self.norm1, tokens)
                 y = self.attn.forward_group(tokens.view(b, w1 - w0, n, c), group, shift).view(b, -1, c)
                 if self.version == 2:
                     y = self._norm(self.norm1, y)
@@ -158,13 +163,52 @@ class SwinBlock(nn.Module):
             start += count
         for t0 in range(0, h * w, chunk_tokens):
             part = out[:, t0 : t0 + chunk_tokens]
-            if self.version == 1:
+            if fused and part.is_contiguous():
+                if self.version == 1:
+                    part += self.mlp(gather_layer_norm(part, None, self.norm2))
+                else:
+                    gather_layer_norm_add(part, self.mlp(part), None, self.norm2, out=part)
+            elif self.version == 1:
                 part += self.mlp(self._norm(self.norm2, part)).to(out.dtype)
             else:
                 part += self._norm(self.norm2, self.mlp(part)).to(out.dtype)
         return out
 
+    def _fuses_norms(self, x: torch.Tensor, x_size: Size) -> bool:
+        """Whether this inference forward takes :meth:`_forward_fused` (the norms inside the gathers)."""
+        h, w = x_size
+        return (
+            not self.training  # dropout and stochastic depth are not in the fused form
+            and h % self.window_size == 0
+            and w % self.window_size == 0  # padded maps pad the *normed* tokens with zeros
+            and token_norm_applies(x, self.norm1, self.norm2)
+        )
+
+    def _forward_fused(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        """:meth:`forward` in inference with the LayerNorms fused into the window gathers (:mod:`.token_norm`).
+
+        Pre-norm (version 1): ``norm1`` + gather into window order in one pass, then gather back +
+        residual add + ``norm2`` in one pass. Post-norm (version 2): gather back + ``norm1`` +
+        residual add, then ``norm2`` + add. Same operations as :meth:`forward` otherwise.
+        """
+        h, w = x_size
+        b, _, c = x.shape
+        ws, shift = self.window_size, self.shift_size
+        order, inverse = window_gather_indices(h, w, ws, shift, x.device, crop=(h, w), grouped=True)
+        groups = window_group_sizes(h, w, ws, shift)
+        if self.version == 1:
+            windows = gather_layer_norm(x, order, self.norm1).view(b, -1, ws * ws, c)
+            y = self.attn.forward_grid(windows, groups, shift).view(b, h * w, c)
+            x, normed = add_gather_layer_norm(x, y, inverse, self.norm2)
+            return x.add_(self.mlp(normed))  # x is the kernel's fresh sum
+        windows = x.index_select(1, order).view(b, -1, ws * ws, c)
+        y = self.attn.forward_grid(windows, groups, shift).view(b, h * w, c)
+        x = gather_layer_norm_add(x, y, inverse, self.norm1)
+        return gather_layer_norm_add(x, self.mlp(x), None, self.norm2, out=x)
+
     def forward(self, x: torch.Tensor, x_size: Size) -> torch.Tensor:
+        if self._fuses_norms(x, x_size) and not self._runs_lean(x, x_size):
+            return self._forward_fused(x, x_size)
         if self._runs_lean(x, x_size):
             return self._forward_lean(x.float() if torch.is_autocast_enabled(x.device.type) else x, x_size)
         if torch.is_autocast_enabled(x.device.type):
